@@ -1,0 +1,114 @@
+"""KMS adapter: key state, aliases, grants, and the two remediations that keep a key alive."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from keywatch.adapters.aws import AwsClients, Purpose, error_code
+from keywatch.keys import KeyRef, split_key_arn
+from keywatch.models import DELETED, UNKNOWN, KeyInfo
+
+EFS_GRANT_CONTEXT = "aws:elasticfilesystem:filesystem:id"
+
+
+class KmsError(RuntimeError):
+    """A KMS call failed in a way keywatch cannot work around."""
+
+
+class KmsGateway:
+    def __init__(self, clients: AwsClients) -> None:
+        self._clients = clients
+        self._alias_maps: dict[tuple[str, str], dict[str, str]] = {}
+
+    def _client(self, account: str, region: str, purpose: Purpose = "read") -> Any:
+        return self._clients.client("kms", account, region, purpose)
+
+    def describe_key(self, key_arn: str) -> KeyInfo:
+        """Live state of the key. A deleted key is reported as state ``Deleted``, not an error."""
+        account, region, key_id = split_key_arn(key_arn)
+        try:
+            meta = self._client(account, region).describe_key(KeyId=key_arn)["KeyMetadata"]
+        except ClientError as exc:
+            code = error_code(exc)
+            if code == "NotFoundException":
+                return KeyInfo(arn=key_arn, key_id=key_id, state=DELETED)
+            if code in ("AccessDeniedException", "KMSInvalidStateException"):
+                return KeyInfo(arn=key_arn, key_id=key_id, state=UNKNOWN, description=code)
+            raise KmsError(f"DescribeKey {key_arn}: {exc}") from exc
+        return _key_info(meta, key_arn)
+
+    def resolve_alias(self, alias_arn: str) -> str | None:
+        """Key ARN an alias ARN points at, or None if the alias does not exist."""
+        ref = KeyRef.parse(alias_arn)
+        if ref.account is None or ref.region is None:
+            return None
+        target = self.alias_map(ref.account, ref.region).get(ref.name)
+        return KeyRef("key_id", target).located(ref.account, ref.region).arn if target else None
+
+    def alias_map(self, account: str, region: str) -> dict[str, str]:
+        """``{alias name: key id}`` for one account and Region, listed once and cached."""
+        cached = self._alias_maps.get((account, region))
+        if cached is None:
+            cached = {}
+            paginator = self._client(account, region).get_paginator("list_aliases")
+            for page in paginator.paginate():
+                for alias in page.get("Aliases", []):
+                    if alias.get("TargetKeyId"):
+                        cached[alias["AliasName"]] = alias["TargetKeyId"]
+            self._alias_maps[(account, region)] = cached
+        return cached
+
+    def aliases_of(self, key_arn: str) -> list[str]:
+        account, region, key_id = split_key_arn(key_arn)
+        try:
+            page = self._client(account, region).list_aliases(KeyId=key_id)
+        except ClientError:
+            return []
+        return sorted(a["AliasName"] for a in page.get("Aliases", []))
+
+    def efs_grants(self, key_arn: str) -> set[str] | None:
+        """File system IDs that hold an EFS grant on the key (None if grants can't be listed)."""
+        account, region, _ = split_key_arn(key_arn)
+        found: set[str] = set()
+        try:
+            for page in self._client(account, region).get_paginator("list_grants").paginate(KeyId=key_arn):
+                for grant in page.get("Grants", []):
+                    context = (grant.get("Constraints") or {}).get("EncryptionContextSubset") or {}
+                    context = context or (grant.get("Constraints") or {}).get("EncryptionContextEquals") or {}
+                    if EFS_GRANT_CONTEXT in context:
+                        found.add(context[EFS_GRANT_CONTEXT])
+        except ClientError as exc:
+            if error_code(exc) in ("NotFoundException", "AccessDeniedException", "KMSInvalidStateException"):
+                return None
+            raise KmsError(f"ListGrants {key_arn}: {exc}") from exc
+        return found
+
+    # --- remediations -------------------------------------------------------------------------
+
+    def cancel_key_deletion(self, key_arn: str) -> None:
+        account, region, key_id = split_key_arn(key_arn)
+        self._client(account, region, "write").cancel_key_deletion(KeyId=key_id)
+
+    def enable_key(self, key_arn: str) -> None:
+        account, region, key_id = split_key_arn(key_arn)
+        self._client(account, region, "write").enable_key(KeyId=key_id)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _key_info(meta: dict[str, Any], key_arn: str) -> KeyInfo:
+    deletion = meta.get("DeletionDate")
+    return KeyInfo(
+        arn=str(meta.get("Arn") or key_arn),
+        key_id=str(meta["KeyId"]),
+        state=str(meta.get("KeyState") or ("Enabled" if meta.get("Enabled") else "Disabled")),
+        deletion_date=_aware(deletion) if isinstance(deletion, datetime) else None,
+        origin=meta.get("Origin"),
+        multi_region=bool(meta.get("MultiRegion")),
+        description=meta.get("Description") or None,
+    )

@@ -1,0 +1,230 @@
+"""The ``keywatch`` command: demo, replay, sweep, restore, incidents (DESIGN.md §2)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from keywatch.models import EventResult, Mode
+
+EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 1, 2
+
+
+class CliError(Exception):
+    """A problem the user can fix; printed as one line, never as a traceback."""
+
+
+def _project_dir() -> Path:
+    return Path(__file__).resolve().parents[2]
+
+
+def default_events_dir() -> Path:
+    return Path(os.environ.get("KEYWATCH_EVENTS_DIR") or _project_dir() / "events")
+
+
+def default_fleet() -> Path:
+    return default_events_dir() / "fleet.yaml"
+
+
+def _quiet_powertools() -> None:
+    """The CLI owns stdout: Powertools logs go to stderr at WARNING, metrics are not flushed."""
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+    os.environ.setdefault("POWERTOOLS_DEV", "false")
+    from keywatch.observability import logger
+
+    logger.setLevel(os.environ["POWERTOOLS_LOG_LEVEL"])
+    for handler in logger.handlers:
+        if hasattr(handler, "setStream"):
+            handler.setStream(sys.stderr)
+
+
+def _err(message: str) -> None:
+    print(f"keywatch: {message}", file=sys.stderr)
+
+
+@dataclass
+class LoadedEvent:
+    path: str
+    raw: dict[str, Any] | None
+    error: str | None = None
+
+
+def load_events(paths: Sequence[str]) -> list[LoadedEvent]:
+    from keywatch.parse import InvalidEvent, load_event_file, parse_envelope
+
+    loaded = []
+    for path in paths:
+        try:
+            raw = load_event_file(Path(path).read_text(encoding="utf-8"))
+            parse_envelope(raw)
+            loaded.append(LoadedEvent(path, raw))
+        except OSError as exc:
+            loaded.append(LoadedEvent(path, None, f"cannot read the file ({exc.strerror or exc})"))
+        except UnicodeDecodeError:
+            loaded.append(LoadedEvent(path, None, "not UTF-8 text"))
+        except InvalidEvent as exc:
+            loaded.append(LoadedEvent(path, None, str(exc)))
+    return loaded
+
+
+@contextmanager
+def _watchdog(fleet_path: Path | None, use_aws: bool, mode: Mode) -> Iterator[tuple[Any, Any]]:
+    """Yield (watchdog, estate or None): real AWS with --aws, else a fresh simulated estate."""
+    from keywatch.config import ConfigError, Settings
+    from keywatch.runtime import build_watchdog
+
+    try:
+        settings = Settings.from_env().model_copy(update={"mode": mode})
+    except ConfigError as exc:
+        raise CliError(f"configuration: {exc}") from exc
+    if use_aws:
+        yield build_watchdog(settings), None
+        return
+    from keywatch.simulator import Estate, Fleet, FleetError, simulated_aws
+
+    path = fleet_path or default_fleet()
+    with simulated_aws():
+        try:
+            fleet = Fleet.load(path)
+            estate = Estate.build(fleet)
+        except FleetError as exc:
+            raise CliError(str(exc)) from exc
+        sim = settings.model_copy(update={
+            "topic_arn": estate.topic_arn,
+            "accounts": fleet.account_ids,
+            "regions": fleet.regions,
+        })
+        yield build_watchdog(sim, estate.clients), estate
+
+
+def run_replay(paths: Sequence[str], fleet: Path | None, use_aws: bool, mode: Mode,
+               on_result: Callable[[str, EventResult, Any], None] | None = None) -> tuple[list[EventResult], int]:
+    from keywatch.parse import to_key_event, parse_envelope
+
+    loaded = load_events(paths)
+    status = EXIT_OK
+    results: list[EventResult] = []
+    with _watchdog(fleet, use_aws, mode) as (watchdog, estate):
+        for item in loaded:
+            if item.raw is None:
+                _err(f"{item.path}: {item.error}")
+                status = EXIT_INPUT
+                continue
+            event = to_key_event(parse_envelope(item.raw))
+            try:
+                if estate is not None:
+                    estate.apply(event)
+                result = watchdog.handle_event(event)
+            except Exception as exc:  # noqa: BLE001 - one bad event must not hide the others
+                _err(f"{item.path}: handling failed: {type(exc).__name__}: {exc}")
+                status = EXIT_INPUT
+                continue
+            results.append(result)
+            if on_result:
+                on_result(item.path, result, estate)
+    return results, status
+
+
+def _report(results: Sequence[EventResult]) -> str:
+    return json.dumps({"results": [r.report() for r in results]}, indent=2)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from keywatch.render import print_result
+
+    printer = None if args.json else (lambda path, result, _estate: print_result(path, result))
+    results, status = run_replay(args.events, args.fleet, args.aws, args.mode, printer)
+    if args.json:
+        print(_report(results))
+    return status
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from keywatch.render import print_demo_intro, print_result, print_summary
+
+    events_dir = default_events_dir()
+    paths = sorted(str(p) for p in events_dir.glob("*.json"))
+    if not paths:
+        raise CliError(f"no sample events in {events_dir}")
+    if not args.json:
+        print_demo_intro(default_fleet(), len(paths))
+    printer = None if args.json else (lambda path, result, _e: print_result(path, result, show_message=True))
+    results, status = run_replay(paths, default_fleet(), False, args.mode, printer)
+    if args.json:
+        print(_report(results))
+    else:
+        print_summary(results)
+    return status
+
+
+def _mode(value: str) -> Mode:
+    try:
+        return Mode(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError("choose notify, dry-run or enforce") from exc
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="keywatch",
+        description="Watch KMS key changes that break encrypted Amazon EFS file systems.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for unexpected errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def target(p: argparse.ArgumentParser) -> None:
+        group = p.add_mutually_exclusive_group()
+        group.add_argument("--fleet", type=Path, help="simulated estate (default: events/fleet.yaml)")
+        group.add_argument("--aws", action="store_true", help="use real AWS through the normal credential chain")
+
+    default_mode = os.environ.get("KEYWATCH_MODE") or "notify"
+
+    demo = sub.add_parser("demo", help="replay every sample event on the simulated demo estate")
+    demo.add_argument("--mode", type=_mode, default=_mode(default_mode))
+    demo.add_argument("--json", action="store_true", help="print the JSON report instead of tables")
+    demo.set_defaults(func=cmd_demo)
+
+    replay = sub.add_parser("replay", help="replay EventBridge events on a simulated estate or AWS")
+    replay.add_argument("events", nargs="+", metavar="EVENT.json")
+    target(replay)
+    replay.add_argument("--mode", type=_mode, default=_mode(default_mode), help="notify (default), dry-run, enforce")
+    replay.add_argument("--slack-webhook", metavar="URL", help="post to this Slack incoming webhook for real")
+    replay.add_argument("--json", action="store_true", help="print the JSON report")
+    replay.set_defaults(func=cmd_replay)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except argparse.ArgumentTypeError as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    _quiet_powertools()
+    try:
+        return int(args.func(args))
+    except CliError as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        _err(f"unexpected error: {type(exc).__name__}: {exc} (run with --debug for details)")
+        return EXIT_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""Configuration is a model: environment variables are read and validated once, here."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from keywatch.models import Mode
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed."""
+
+
+def _csv(value: str | None) -> list[str]:
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+class Settings(BaseModel):
+    mode: Mode = Mode.NOTIFY
+    topic_arn: str | None = None
+    slack_secret: str | None = Field(default=None, description="Secrets Manager ARN or SSM parameter name")
+    slack_channel: str | None = None
+    incidents_table: str | None = None
+    idempotency_table: str | None = None
+    read_role: str | None = "keywatch-read"
+    write_role: str | None = "keywatch-remediate"
+    own_role_arns: list[str] = Field(default_factory=list)
+    accounts: list[str] = Field(default_factory=list, description="other accounts whose EFS may use a key")
+    regions: list[str] = Field(default_factory=list)
+    countdown_days: list[int] = Field(default_factory=lambda: [7, 1])
+    sweep_queue_url: str | None = None
+
+    @field_validator("accounts")
+    @classmethod
+    def _accounts(cls, value: list[str]) -> list[str]:
+        for account in value:
+            if not (account.isdigit() and len(account) == 12):
+                raise ValueError(f"{account!r} is not a 12-digit AWS account ID")
+        return value
+
+    @field_validator("countdown_days")
+    @classmethod
+    def _countdown(cls, value: list[int]) -> list[int]:
+        if any(d < 0 or d > 30 for d in value):
+            raise ValueError("countdown thresholds are days before deletion, between 0 and 30")
+        return sorted(set(value), reverse=True)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        raw = {
+            "mode": env.get("KEYWATCH_MODE") or Mode.NOTIFY.value,
+            "topic_arn": env.get("KEYWATCH_TOPIC_ARN") or None,
+            "slack_secret": env.get("KEYWATCH_SLACK_SECRET") or None,
+            "slack_channel": env.get("KEYWATCH_SLACK_CHANNEL") or None,
+            "incidents_table": env.get("KEYWATCH_INCIDENTS_TABLE") or None,
+            "idempotency_table": env.get("KEYWATCH_IDEMPOTENCY_TABLE") or None,
+            "read_role": env.get("KEYWATCH_READ_ROLE", "keywatch-read") or None,
+            "write_role": env.get("KEYWATCH_WRITE_ROLE", "keywatch-remediate") or None,
+            "own_role_arns": _csv(env.get("KEYWATCH_OWN_ROLE_ARNS")),
+            "accounts": _csv(env.get("KEYWATCH_ACCOUNTS")),
+            "regions": _csv(env.get("KEYWATCH_REGIONS")),
+            "countdown_days": [int(d) for d in _csv(env.get("KEYWATCH_COUNTDOWN_DAYS") or "7,1")],
+            "sweep_queue_url": env.get("KEYWATCH_SWEEP_QUEUE_URL") or None,
+        }
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise ConfigError(f"{first['loc'][0]}: {first['msg']}") from exc

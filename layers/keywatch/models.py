@@ -1,0 +1,162 @@
+"""Domain models: the typed event, what the estate says, and the result every path reports."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Outcome(StrEnum):
+    ALERT = "alert"
+    RESOLVED = "resolved"
+    IGNORED = "ignored"
+    DUPLICATE = "duplicate"
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    INFO = "info"
+
+
+class Mode(StrEnum):
+    NOTIFY = "notify"
+    DRY_RUN = "dry-run"
+    ENFORCE = "enforce"
+
+
+class Policy(StrEnum):
+    NOTIFY = "notify"
+    PROTECT = "protect"
+    UNMOUNT = "unmount"
+
+
+POLICY_TAG = "keywatch:on-key-loss"
+
+# Key states reported by KMS, plus "Deleted" for a key that DescribeKey no longer finds.
+DELETED = "Deleted"
+UNKNOWN = "Unknown"
+
+
+class Actor(BaseModel):
+    """Who made the call, as CloudTrail recorded it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: str | None = None
+    arn: str | None = None
+    account: str | None = None
+    invoked_by: str | None = None
+    role_arn: str | None = None  # the role behind an assumed-role session
+    source_ip: str | None = None
+    user_agent: str | None = None
+
+    @property
+    def display(self) -> str:
+        return self.arn or self.invoked_by or self.type or "unknown principal"
+
+
+class KeyEvent(BaseModel):
+    """One KMS event, whatever shape it arrived in."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_id: str
+    event_name: str
+    kind: Literal["cloudtrail", "native"]
+    event_time: datetime | None = None
+    key_arn: str | None = None  # resolved when the event names the key in any form
+    key_ref: str | None = None  # the identifier as the event carried it
+    account: str | None = None  # the key's account (from its ARN when known)
+    region: str | None = None  # the key's Region (from its ARN when known; never awsRegion alone)
+    event_region: str | None = None  # awsRegion / envelope region, for the record
+    actor: Actor = Field(default_factory=Actor)
+    error_code: str | None = None
+    error_message: str | None = None
+    grant_id: str | None = None
+    deletion_date: datetime | None = None
+    pending_window_days: int | None = None
+    reported_key_state: str | None = None  # the state the event itself says the key is in
+    policy_document: str | None = None
+
+
+class FileSystem(BaseModel):
+    """An EFS file system and what keywatch needs of it."""
+
+    file_system_id: str
+    name: str | None = None
+    account: str
+    region: str
+    arn: str | None = None
+    kms_key_id: str | None = None
+    encrypted: bool = False
+    mount_targets: int = 0
+    policy: Policy = Policy.NOTIFY
+    policy_tag_invalid: str | None = None  # the tag's value when it is not a known policy
+
+
+class Affected(BaseModel):
+    file_system_id: str
+    name: str | None = None
+    account: str
+    region: str
+    mount_targets: int
+    mount_targets_after: int
+    policy: Policy
+
+
+ActionType = Literal["cancel_key_deletion", "enable_key", "delete_mount_targets", "restore_mount_targets"]
+ActionStatus = Literal["planned", "done", "skipped", "failed"]
+
+
+class ActionResult(BaseModel):
+    type: ActionType
+    target: str
+    status: ActionStatus
+    detail: str = ""
+
+
+class NotificationResult(BaseModel):
+    channel: Literal["sns", "slack"]
+    status: Literal["sent", "failed", "skipped"]
+    detail: str = ""
+
+
+class KeyInfo(BaseModel):
+    """What DescribeKey says about a key right now."""
+
+    arn: str
+    key_id: str
+    state: str
+    aliases: list[str] = Field(default_factory=list)
+    deletion_date: datetime | None = None
+    origin: str | None = None
+    multi_region: bool = False
+    description: str | None = None
+
+
+class EventResult(BaseModel):
+    """The one result object: the Lambda's return value, the CLI's --json, the notifications' source."""
+
+    event_id: str
+    event_name: str
+    key_arn: str | None = None
+    key_state: str | None = None
+    outcome: Outcome
+    severity: Severity | None = None
+    reason: str
+    affected: list[Affected] = Field(default_factory=list)
+    actions: list[ActionResult] = Field(default_factory=list)
+    key_state_after: str | None = None
+    notifications: list[NotificationResult] = Field(default_factory=list)
+    # context for notifications; kept out of the JSON contract
+    event: KeyEvent | None = Field(default=None, exclude=True)
+    key: KeyInfo | None = Field(default=None, exclude=True)
+
+    def report(self) -> dict:
+        return self.model_dump(mode="json")

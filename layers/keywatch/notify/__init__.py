@@ -1,0 +1,1 @@
+"""Notifications: what a responder reads, and the channels that carry it."""

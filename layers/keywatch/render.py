@@ -1,0 +1,71 @@
+"""Human-readable CLI output (rich). The JSON report is the machine contract; this is for people."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
+
+from keywatch.models import EventResult, Outcome
+from keywatch.notify import text
+
+console = Console(highlight=False, soft_wrap=False)
+if not console.is_terminal:
+    console = Console(highlight=False, soft_wrap=False, width=140)
+
+STYLE = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "cyan", "info": "green"}
+OUTCOME_STYLE = {Outcome.ALERT: "bold red", Outcome.RESOLVED: "bold green", Outcome.IGNORED: "dim",
+                 Outcome.DUPLICATE: "dim"}
+
+
+def _badge(result: EventResult) -> str:
+    outcome = f"[{OUTCOME_STYLE[result.outcome]}]{result.outcome.value.upper()}[/]"
+    if result.severity:
+        outcome += f" [{STYLE.get(result.severity.value, '')}] {result.severity.value} [/]"
+    return outcome
+
+
+def print_result(path: str, result: EventResult, show_message: bool = False) -> None:
+    key = result.key_arn.rsplit("/", 1)[-1] if result.key_arn else "-"
+    state = result.key_state or "-"
+    if result.key_state_after and result.key_state_after != result.key_state:
+        state += f" -> {result.key_state_after}"
+    console.print()
+    console.print(f"{_badge(result)}  [bold]{escape(result.event_name)}[/]  key {escape(key)}  state {escape(state)}"
+                  f"  [dim]{escape(Path(path).name)}[/]")
+    console.print(f"  {escape(result.reason)}")
+    if result.affected:
+        table = Table(show_edge=False, pad_edge=False, box=None, padding=(0, 2))
+        for column in ("file system", "name", "account/region", "mount targets", "policy"):
+            table.add_column(column, style="cyan" if column == "file system" else None, no_wrap=True)
+        for fs in result.affected:
+            mts = str(fs.mount_targets) + (f" -> {fs.mount_targets_after}" if fs.mount_targets_after != fs.mount_targets else "")
+            table.add_row(fs.file_system_id, escape(fs.name or "-"), f"{fs.account}/{fs.region}", mts, fs.policy.value)
+        console.print(table)
+    for action in result.actions:
+        console.print(f"  action {action.type} {escape(action.target)}: [bold]{action.status}[/] {escape(action.detail)}")
+    for note in result.notifications:
+        console.print(f"  [dim]notify {note.channel}: {note.status} {escape(note.detail)}[/]")
+    if show_message and result.outcome in (Outcome.ALERT, Outcome.RESOLVED):
+        console.print(Panel(escape(text.body(result)), title="message that is sent", title_align="left",
+                            border_style="dim", expand=False))
+
+
+def print_demo_intro(fleet: Path, count: int) -> None:
+    console.print(Panel(
+        f"Simulated AWS estate from [bold]{escape(str(fleet))}[/] (moto, in-process: no AWS account is used).\n"
+        f"Replaying {count} sample KMS events through the same code the Lambda runs.",
+        title="keywatch demo", title_align="left", expand=False))
+
+
+def print_summary(results: Sequence[EventResult]) -> None:
+    counts = Counter(r.outcome.value for r in results)
+    hit = {fs.file_system_id for r in results if r.outcome == Outcome.ALERT for fs in r.affected}
+    console.print()
+    console.print(f"[bold]{len(results)} events:[/] " + ", ".join(f"{n} {o}" for o, n in sorted(counts.items()))
+                  + f"; {len(hit)} file systems were put at risk.")

@@ -1,0 +1,425 @@
+"""The simulated estate: a fleet file becomes a moto AWS account, and events change it as AWS would.
+
+Only the CLI, the tests and the benchmarks import this module; moto never reaches the Lambda layer.
+Where moto 5 lacks a KMS state change (PendingImport, PendingReplicaDeletion, deletion), the
+simulator sets it on moto's backend, in one place: :class:`_Backends`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from keywatch.adapters.aws import AwsClients
+from keywatch.keys import InvalidKeyIdentifier, KeyRef, split_key_arn
+from keywatch.models import KeyEvent
+
+KeyState = Literal["Enabled", "Disabled", "PendingDeletion", "PendingReplicaDeletion", "PendingImport", "Unavailable"]
+HOME_ACCOUNT = "123456789012"  # the account keywatch itself runs in, inside the simulation
+HOME_REGION = "us-east-1"
+SIM_ROLE = "keywatch-simulator"
+TOPIC_NAME = "keywatch-alerts"
+EFS_PRINCIPAL = "elasticfilesystem.amazonaws.com"
+
+
+class FleetError(ValueError):
+    """The fleet file is missing, unreadable or describes an impossible estate."""
+
+
+class FleetKey(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    aliases: list[str] = Field(default_factory=list)
+    state: KeyState = "Enabled"
+    origin: Literal["AWS_KMS", "EXTERNAL", "AWS_CLOUDHSM", "EXTERNAL_KEY_STORE"] = "AWS_KMS"
+    multi_region: bool = False
+    description: str = ""
+    tags: dict[str, str] = Field(default_factory=dict)
+    pending_window_days: int = Field(default=30, ge=7, le=30)
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        try:
+            ref = KeyRef.parse(value)
+        except InvalidKeyIdentifier as exc:
+            raise ValueError(str(exc)) from exc
+        if ref.kind != "key_id":
+            raise ValueError(f"a key's id must be a bare key ID, not {value!r}")
+        return ref.name
+
+    @field_validator("aliases")
+    @classmethod
+    def _aliases(cls, value: list[str]) -> list[str]:
+        for alias in value:
+            if KeyRef.parse(alias).kind != "alias_name" or alias.startswith("alias/aws/"):
+                raise ValueError(f"{alias!r} is not an alias name a customer can create (alias/...)")
+        return value
+
+
+class FleetFileSystem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    id: str | None = Field(default=None, pattern=r"^fs-[0-9a-f]{8,40}$")
+    key: str | None = None
+    encrypted: bool | None = None
+    mount_targets: int = Field(default=0, ge=0, le=6)
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _encryption(self) -> FleetFileSystem:
+        if self.key and self.encrypted is False:
+            raise ValueError(f"file system {self.name!r} names a key but says encrypted: false")
+        return self
+
+    @property
+    def is_encrypted(self) -> bool:
+        return bool(self.key) or bool(self.encrypted)
+
+
+class FleetRegion(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    keys: list[FleetKey] = Field(default_factory=list)
+    file_systems: list[FleetFileSystem] = Field(default_factory=list)
+
+
+class FleetAccount(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=r"^\d{12}$")
+    regions: dict[str, FleetRegion] = Field(default_factory=dict)
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _as_text(cls, value: Any) -> Any:
+        return str(value).zfill(12) if isinstance(value, int) else value
+
+
+class Fleet(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    accounts: list[FleetAccount] = Field(min_length=1)
+
+    @classmethod
+    def load(cls, path: Path) -> Fleet:
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise FleetError(f"{path}: cannot read the fleet file ({exc.strerror or exc})") from exc
+        except yaml.YAMLError as exc:
+            raise FleetError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from exc
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise FleetError(f"{path}: {where}: {first['msg']}") from exc
+
+    @property
+    def account_ids(self) -> list[str]:
+        return [a.id for a in self.accounts]
+
+    @property
+    def regions(self) -> list[str]:
+        return sorted({r for a in self.accounts for r in a.regions})
+
+
+def stable_fs_id(account: str, region: str, name: str) -> str:
+    """Deterministic file system IDs, so that replays of the same fleet read the same."""
+    return "fs-" + hashlib.sha256(f"{account}/{region}/{name}".encode()).hexdigest()[:17]
+
+
+@contextmanager
+def simulated_aws() -> Iterator[None]:
+    """moto in-process, with throwaway credentials that can never reach real AWS."""
+    from moto import mock_aws
+
+    saved = {k: os.environ.get(k) for k in _SIM_ENV}
+    os.environ.update(_SIM_ENV)
+    for var in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        saved.setdefault(var, os.environ.pop(var, None))
+    _accept_real_multi_region_key_ids()
+    try:
+        with mock_aws():
+            yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _accept_real_multi_region_key_ids() -> None:
+    """moto 5 only accepts ``mrk-<uuid>``; AWS multi-Region key IDs are ``mrk-<32 hex>``."""
+    from moto.kms import responses
+    from moto.kms.exceptions import NotFoundException
+
+    original = responses.KmsResponse._validate_cmk_id
+    if getattr(original, "_keywatch", False):
+        return
+
+    def validate(self: Any, key_id: str) -> None:
+        if re.fullmatch(r"mrk-[0-9a-f]{32}", key_id):
+            if key_id not in self.kms_backend.keys:
+                raise NotFoundException(f"Key '{self._display_arn(key_id)}' does not exist")
+            return
+        original(self, key_id)
+
+    validate._keywatch = True  # type: ignore[attr-defined]
+    responses.KmsResponse._validate_cmk_id = validate
+
+
+_SIM_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's placeholder, not a secret
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": HOME_REGION,
+    "MOTO_ALLOW_NONEXISTENT_REGION": "false",
+}
+
+
+class _Backends:
+    """Direct access to moto's backends, for what moto's API can't do. Nothing else touches them."""
+
+    @staticmethod
+    def kms(account: str, region: str) -> Any:
+        from moto.kms.models import kms_backends
+
+        return kms_backends[account][region]
+
+    @staticmethod
+    def efs(account: str, region: str) -> Any:
+        from moto.efs.models import efs_backends
+
+        return efs_backends[account][region]
+
+    @classmethod
+    def key(cls, key_arn: str) -> Any | None:
+        account, region, key_id = split_key_arn(key_arn)
+        return cls.kms(account, region).keys.get(key_id)
+
+    @classmethod
+    def rekey(cls, account: str, region: str, old_id: str, new_id: str) -> None:
+        backend = cls.kms(account, region)
+        key = backend.keys.pop(old_id)
+        arn = f"arn:aws:kms:{region}:{account}:key/{new_id}"
+        key.id, key.arn = new_id, arn
+        if getattr(key, "multi_region", False):
+            key.multi_region_configuration["PrimaryKey"]["Arn"] = arn
+        backend.keys[new_id] = key
+        tags = backend.tagger.list_tags_for_resource(old_id).get("Tags", [])
+        backend.tagger.delete_all_tags_for_resource(old_id)
+        if tags:
+            backend.tagger.tag_resource(new_id, tags)
+
+    @classmethod
+    def rename_file_system(cls, account: str, region: str, old_id: str, new_id: str) -> None:
+        backend = cls.efs(account, region)
+        fs = backend.file_systems_by_id.pop(old_id)
+        fs.file_system_id = new_id
+        fs.file_system_arn = fs.file_system_arn.rsplit("/", 1)[0] + "/" + new_id
+        backend.file_systems_by_id[new_id] = fs
+
+    @classmethod
+    def set_state(cls, key_arn: str, state: str) -> None:
+        key = cls.key(key_arn)
+        if key is not None:
+            key.key_state = state
+            key.enabled = state == "Enabled"
+            if state not in ("PendingDeletion", "PendingReplicaDeletion"):
+                key.deletion_date = None
+
+    @classmethod
+    def delete_key(cls, key_arn: str) -> None:
+        account, region, key_id = split_key_arn(key_arn)
+        cls.kms(account, region).delete_key(key_id)
+
+
+@dataclass
+class Estate:
+    """A simulated AWS estate built from a fleet file, inside an active :func:`simulated_aws`."""
+
+    fleet: Fleet
+    clients: AwsClients
+    topic_arn: str
+    file_system_ids: dict[tuple[str, str, str], str] = field(default_factory=dict)  # (acct, region, name) -> id
+    _subnets: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    _security_group: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, fleet: Fleet) -> Estate:
+        clients = AwsClients(read_role=SIM_ROLE, write_role=SIM_ROLE, home_account=HOME_ACCOUNT)
+        topic_arn = clients.home_client("sns", HOME_REGION).create_topic(Name=TOPIC_NAME)["TopicArn"]
+        estate = cls(fleet=fleet, clients=clients, topic_arn=topic_arn)
+        for account in fleet.accounts:
+            for region, spec in account.regions.items():
+                for key in spec.keys:
+                    estate._create_key(account.id, region, key)
+        for account in fleet.accounts:
+            for region, spec in account.regions.items():
+                for fs in spec.file_systems:
+                    estate._create_file_system(account.id, region, fs)
+        clients.calls.clear()
+        return estate
+
+    # --- building ------------------------------------------------------------------------------
+
+    def _create_key(self, account: str, region: str, spec: FleetKey) -> None:
+        kms = self.clients.client("kms", account, region, "write")
+        if spec.id in _Backends.kms(account, region).keys:
+            raise FleetError(f"key {spec.id} appears twice in {account}/{region}")
+        created = kms.create_key(
+            Description=spec.description or f"keywatch demo key {spec.id}",
+            Origin=spec.origin,
+            MultiRegion=spec.multi_region,
+            Tags=[{"TagKey": k, "TagValue": v} for k, v in spec.tags.items()],
+        )["KeyMetadata"]
+        _Backends.rekey(account, region, created["KeyId"], spec.id)
+        for alias in spec.aliases:
+            kms.create_alias(AliasName=alias, TargetKeyId=spec.id)
+        arn = f"arn:aws:kms:{region}:{account}:key/{spec.id}"
+        if spec.state == "PendingDeletion":
+            kms.schedule_key_deletion(KeyId=spec.id, PendingWindowInDays=spec.pending_window_days)
+        elif spec.state != "Enabled":
+            _Backends.set_state(arn, spec.state)
+
+    def _resolve_fleet_key(self, account: str, region: str, text: str) -> str:
+        try:
+            ref = KeyRef.parse(text).located(account, region)
+        except InvalidKeyIdentifier as exc:
+            raise FleetError(str(exc)) from exc
+        assert ref.account and ref.region
+        if ref.region != region:
+            raise FleetError(f"{text}: EFS in {region} cannot use a key in {ref.region}")
+        if ref.is_alias:
+            backend = _Backends.kms(ref.account, ref.region)
+            target = backend.get_key_id_from_alias(ref.name) if backend.alias_exists(ref.name) else None
+            if not target:
+                raise FleetError(f"alias {ref.name} is not defined in {ref.account}/{ref.region}")
+            return f"arn:aws:kms:{ref.region}:{ref.account}:key/{target}"
+        if _Backends.key(ref.arn) is None:
+            raise FleetError(f"key {text} is not defined in {ref.account}/{ref.region}")
+        return ref.arn
+
+    def _network(self, account: str, region: str, count: int) -> tuple[list[str], str]:
+        """One VPC and security group per account and Region; a subnet per AZ, made as needed."""
+        ec2 = self.clients.client("ec2", account, region, "write")
+        where = (account, region)
+        if where not in self._security_group:
+            vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+            self._security_group[where] = ec2.create_security_group(
+                GroupName="efs-mount-targets", Description="NFS from the app tier", VpcId=vpc
+            )["GroupId"]
+            self._subnets[where] = []
+        subnets = self._subnets[where]
+        if len(subnets) < count:
+            zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]]
+            if count > len(zones):
+                raise FleetError(f"{region} has {len(zones)} Availability Zones; {count} mount targets won't fit")
+            vpc_id = ec2.describe_security_groups(GroupIds=[self._security_group[where]])["SecurityGroups"][0]["VpcId"]
+            for i in range(len(subnets), count):
+                subnets.append(ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.0.{i}.0/24",
+                                                 AvailabilityZone=zones[i])["Subnet"]["SubnetId"])
+        return subnets[:count], self._security_group[where]
+
+    def _create_file_system(self, account: str, region: str, spec: FleetFileSystem) -> None:
+        efs = self.clients.client("efs", account, region, "write")
+        key_arn = self._resolve_fleet_key(account, region, spec.key) if spec.key else None
+        where = (account, region, spec.name)
+        if where in self.file_system_ids:
+            raise FleetError(f"file system {spec.name!r} appears twice in {account}/{region}")
+        args: dict[str, Any] = {"CreationToken": f"{account}-{region}-{spec.name}", "Encrypted": spec.is_encrypted}
+        if key_arn:
+            args["KmsKeyId"] = key_arn  # stored the way EFS reports it: the full key ARN
+        created = efs.create_file_system(**args)["FileSystemId"]
+        fs_id = spec.id or stable_fs_id(*where)
+        _Backends.rename_file_system(account, region, created, fs_id)
+        efs.tag_resource(ResourceId=fs_id, Tags=[{"Key": "Name", "Value": spec.name}] + [
+            {"Key": k, "Value": v} for k, v in spec.tags.items() if k != "Name"])
+        self.file_system_ids[where] = fs_id
+        if key_arn:
+            key_account, key_region, key_id = split_key_arn(key_arn)
+            self.clients.client("kms", key_account, key_region, "write").create_grant(
+                KeyId=key_id,
+                GranteePrincipal=EFS_PRINCIPAL,
+                RetiringPrincipal=EFS_PRINCIPAL,
+                Operations=["Encrypt", "Decrypt", "GenerateDataKeyWithoutPlaintext", "ReEncryptFrom",
+                            "ReEncryptTo", "CreateGrant", "DescribeKey", "RetireGrant"],
+                Constraints={"EncryptionContextSubset": {"aws:elasticfilesystem:filesystem:id": fs_id}},
+            )
+        if spec.mount_targets:
+            subnets, group = self._network(account, region, spec.mount_targets)
+            for subnet in subnets:
+                efs.create_mount_target(FileSystemId=fs_id, SubnetId=subnet, SecurityGroups=[group])
+
+    # --- events change the estate as AWS already has when they arrive ------------------------
+
+    def apply(self, event: KeyEvent) -> str:
+        """Apply the event's effect. Returns what was done, for the record."""
+        if event.error_code or not event.key_arn:
+            return "nothing (failed call or no key)"
+        key_arn = event.key_arn
+        ref = KeyRef.parse(key_arn)
+        if ref.is_alias:
+            backend = _Backends.kms(ref.account or "", ref.region or "")
+            if not backend.alias_exists(ref.name):
+                return "nothing (unknown alias)"
+            key_arn = f"arn:aws:kms:{ref.region}:{ref.account}:key/{backend.get_key_id_from_alias(ref.name)}"
+        key = _Backends.key(key_arn)
+        if key is None:
+            return "nothing (key not in the estate)"
+        account, region, key_id = split_key_arn(key_arn)
+        kms = self.clients.client("kms", account, region, "write")
+        name = event.event_name
+        if name == "DisableKey":
+            kms.disable_key(KeyId=key_id)
+        elif name in ("EnableKey", "ImportKeyMaterial"):
+            kms.enable_key(KeyId=key_id)
+        elif name == "ScheduleKeyDeletion":
+            if event.reported_key_state == "PendingReplicaDeletion":
+                _Backends.set_state(key_arn, "PendingReplicaDeletion")
+            else:
+                window = min(30, max(7, event.pending_window_days or 30))
+                kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=window)
+                if event.deletion_date:
+                    key.deletion_date = event.deletion_date.astimezone(UTC).replace(tzinfo=None)  # moto: naive UTC
+        elif name == "CancelKeyDeletion":
+            kms.cancel_key_deletion(KeyId=key_id)
+        elif name in ("DeleteImportedKeyMaterial", "KMS Imported Key Material Expiration"):
+            _Backends.set_state(key_arn, "PendingImport")
+        elif name == "KMS CMK Deletion":
+            _Backends.delete_key(key_arn)
+        elif name in ("RetireGrant", "RevokeGrant"):
+            return self._remove_grant(kms, key_id, event.grant_id)
+        elif name == "PutKeyPolicy" and event.policy_document:
+            kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=event.policy_document)
+        else:
+            return "nothing"
+        return name
+
+    @staticmethod
+    def _remove_grant(kms: Any, key_id: str, grant_id: str | None) -> str:
+        grants = kms.list_grants(KeyId=key_id).get("Grants", [])
+        if grant_id and any(g["GrantId"] == grant_id for g in grants):
+            kms.revoke_grant(KeyId=key_id, GrantId=grant_id)
+            return "grant removed"
+        # Sample events carry grant IDs from another estate: remove the first EFS grant instead.
+        for grant in grants:
+            if grant.get("GranteePrincipal") == EFS_PRINCIPAL:
+                kms.revoke_grant(KeyId=key_id, GrantId=grant["GrantId"])
+                return "EFS grant removed"
+        return "nothing (no grant)"
