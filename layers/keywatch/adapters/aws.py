@@ -14,6 +14,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from keywatch.iam import needs
+
 Purpose = Literal["read", "write"]
 
 RETRY_CONFIG = Config(
@@ -70,6 +72,7 @@ class AwsClients:
                 self._home_account = str(sts.get_caller_identity()["Account"])
             return self._home_account
 
+    @needs("sts:AssumeRole")
     def _session_for(self, account: str, purpose: Purpose) -> boto3.Session:
         if account == self.home_account:
             return self._session

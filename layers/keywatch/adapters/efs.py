@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from keywatch.adapters.aws import AwsClients, Purpose
+from keywatch.iam import needs
 from keywatch.models import POLICY_TAG, FileSystem, Policy
 
 PAGE_SIZE = 100  # the most DescribeFileSystems returns per page
@@ -18,6 +19,7 @@ class EfsGateway:
     def _client(self, account: str, region: str, purpose: Purpose = "read") -> Any:
         return self._clients.client("efs", account, region, purpose)
 
+    @needs("elasticfilesystem:DescribeFileSystems")
     def file_systems(self, account: str, region: str) -> Iterator[FileSystem]:
         """Every file system in one account and Region: ceil(N/100) DescribeFileSystems calls."""
         paginator = self._client(account, region).get_paginator("describe_file_systems")

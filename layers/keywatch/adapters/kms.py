@@ -8,6 +8,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from keywatch.adapters.aws import AwsClients, Purpose, error_code
+from keywatch.iam import needs
 from keywatch.keys import KeyRef, split_key_arn
 from keywatch.models import DELETED, UNKNOWN, KeyInfo
 
@@ -26,6 +27,7 @@ class KmsGateway:
     def _client(self, account: str, region: str, purpose: Purpose = "read") -> Any:
         return self._clients.client("kms", account, region, purpose)
 
+    @needs("kms:DescribeKey")
     def describe_key(self, key_arn: str) -> KeyInfo:
         """Live state of the key. A deleted key is reported as state ``Deleted``, not an error."""
         account, region, key_id = split_key_arn(key_arn)
@@ -48,6 +50,7 @@ class KmsGateway:
         target = self.alias_map(ref.account, ref.region).get(ref.name)
         return KeyRef("key_id", target).located(ref.account, ref.region).arn if target else None
 
+    @needs("kms:ListAliases")
     def alias_map(self, account: str, region: str) -> dict[str, str]:
         """``{alias name: key id}`` for one account and Region, listed once and cached."""
         cached = self._alias_maps.get((account, region))
@@ -61,6 +64,7 @@ class KmsGateway:
             self._alias_maps[(account, region)] = cached
         return cached
 
+    @needs("kms:ListAliases")
     def aliases_of(self, key_arn: str) -> list[str]:
         account, region, key_id = split_key_arn(key_arn)
         try:
@@ -69,6 +73,7 @@ class KmsGateway:
             return []
         return sorted(a["AliasName"] for a in page.get("Aliases", []))
 
+    @needs("kms:ListGrants")
     def efs_grants(self, key_arn: str) -> set[str] | None:
         """File system IDs that hold an EFS grant on the key (None if grants can't be listed)."""
         account, region, _ = split_key_arn(key_arn)
@@ -88,10 +93,12 @@ class KmsGateway:
 
     # --- remediations -------------------------------------------------------------------------
 
+    @needs("kms:CancelKeyDeletion", scope="remediate")
     def cancel_key_deletion(self, key_arn: str) -> None:
         account, region, key_id = split_key_arn(key_arn)
         self._client(account, region, "write").cancel_key_deletion(KeyId=key_id)
 
+    @needs("kms:EnableKey", scope="remediate")
     def enable_key(self, key_arn: str) -> None:
         account, region, key_id = split_key_arn(key_arn)
         self._client(account, region, "write").enable_key(KeyId=key_id)

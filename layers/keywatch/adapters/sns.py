@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from keywatch.adapters.aws import AwsClients
+from keywatch.iam import needs
 
 
 class SnsPublisher:
@@ -13,6 +14,7 @@ class SnsPublisher:
         self._clients = clients
         self.topic_arn = topic_arn
 
+    @needs("sns:Publish", scope="notify")
     def publish(self, subject: str, text: str, document: dict[str, Any], attributes: dict[str, str]) -> str:
         """Publish with ``MessageStructure=json``: text for e-mail and SMS, the full JSON for programs."""
         _, _, _, region, account, _ = self.topic_arn.split(":", 5)

@@ -1,0 +1,31 @@
+"""Lambda entry point for KMS key events routed by EventBridge. Thin: parse, hand over, dump."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from keywatch.config import Settings
+from keywatch.engine import Watchdog
+from keywatch.observability import logger, metrics, tracer
+from keywatch.parse import KmsEventBridgeEvent
+from keywatch.runtime import build_watchdog
+
+
+@cache
+def watchdog() -> Watchdog:
+    """Built on first use, once per container: settings validated, clients cached."""
+    return build_watchdog(Settings.from_env())
+
+
+@logger.inject_lambda_context(correlation_id_path="detail.eventID || id", log_event=False)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+@event_parser(model=KmsEventBridgeEvent)
+def lambda_handler(event: KmsEventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
+    result = watchdog().handle(event)
+    metrics.add_metric(name=f"Outcome_{result.outcome.value}", unit="Count", value=1)
+    return result.report()
