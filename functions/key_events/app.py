@@ -26,6 +26,8 @@ def watchdog() -> Watchdog:
 @tracer.capture_lambda_handler
 @event_parser(model=KmsEventBridgeEvent)
 def lambda_handler(event: KmsEventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
-    result = watchdog().handle(event)
+    dog = watchdog()
+    dog.register_lambda_context(context)
+    result = dog.handle(event)
     metrics.add_metric(name=f"Outcome_{result.outcome.value}", unit="Count", value=1)
     return result.report()

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ def default_fleet() -> Path:
 
 def _quiet_powertools() -> None:
     """The CLI owns stdout: Powertools logs go to stderr at WARNING, metrics are not flushed."""
+    warnings.filterwarnings("ignore", message="Couldn't determine the remaining time left")
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
@@ -98,12 +100,7 @@ def _watchdog(fleet_path: Path | None, use_aws: bool, mode: Mode) -> Iterator[tu
             estate = Estate.build(fleet)
         except FleetError as exc:
             raise CliError(str(exc)) from exc
-        sim = settings.model_copy(update={
-            "topic_arn": estate.topic_arn,
-            "accounts": fleet.account_ids,
-            "regions": fleet.regions,
-        })
-        yield build_watchdog(sim, estate.clients), estate
+        yield build_watchdog(estate.settings(settings), estate.clients), estate
 
 
 def run_replay(paths: Sequence[str], fleet: Path | None, use_aws: bool, mode: Mode,
@@ -166,6 +163,72 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return status
 
 
+def _prepare(watchdog: Any, estate: Any, replay: Sequence[str]) -> None:
+    """For restore/incidents on a simulated estate: replay events first, so there is something to see."""
+    if not replay:
+        return
+    from keywatch.parse import parse_envelope, to_key_event
+
+    for item in load_events(replay):
+        if item.raw is None:
+            raise CliError(f"{item.path}: {item.error}")
+        event = to_key_event(parse_envelope(item.raw))
+        if estate is not None:
+            estate.apply(event)
+        watchdog.handle_event(event)
+
+
+def _where(watchdog: Any, args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    accounts = list(dict.fromkeys([*watchdog.settings.accounts] or [watchdog.clients.home_account]))
+    regions = args.regions or watchdog.settings.regions or [watchdog.clients.home_region]
+    return accounts, regions
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from keywatch.render import print_result
+
+    if args.aws and args.replay:
+        raise CliError("--replay only applies to a simulated estate, not --aws")
+    with _watchdog(args.fleet, args.aws, args.mode) as (watchdog, estate):
+        _prepare(watchdog, estate, args.replay)
+        accounts, regions = _where(watchdog, args)
+        try:
+            result = watchdog.restore(args.file_system, accounts, regions,
+                                      mode=Mode.DRY_RUN if args.dry_run else Mode.ENFORCE)
+        except LookupError as exc:
+            raise CliError(str(exc)) from exc
+    if args.json:
+        print(_report([result]))
+    else:
+        print_result("restore", result)
+    failed = any(a.status == "failed" for a in result.actions)
+    return EXIT_INPUT if failed else EXIT_OK
+
+
+def cmd_incidents(args: argparse.Namespace) -> int:
+    from keywatch.render import print_incidents
+
+    if args.aws and args.replay:
+        raise CliError("--replay only applies to a simulated estate, not --aws")
+    with _watchdog(args.fleet, args.aws, args.mode) as (watchdog, estate):
+        _prepare(watchdog, estate, args.replay)
+        if watchdog.incidents is None:
+            raise CliError("no incident store: set KEYWATCH_INCIDENTS_TABLE")
+        incidents = watchdog.incidents.list_all()
+    if args.json:
+        print(json.dumps({"incidents": incidents}, indent=2, default=str))
+    else:
+        print_incidents(incidents)
+    return EXIT_OK
+
+
+def _regions(value: str) -> list[str]:
+    regions = [r.strip() for r in value.split(",") if r.strip()]
+    if not regions:
+        raise argparse.ArgumentTypeError("give at least one Region, e.g. us-east-1,eu-west-1")
+    return regions
+
+
 def _mode(value: str) -> Mode:
     try:
         return Mode(value)
@@ -200,6 +263,25 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--slack-webhook", metavar="URL", help="post to this Slack incoming webhook for real")
     replay.add_argument("--json", action="store_true", help="print the JSON report")
     replay.set_defaults(func=cmd_replay)
+
+    restore = sub.add_parser("restore", help="re-create a file system's recorded mount targets")
+    restore.add_argument("--file-system", required=True, metavar="FS_ID")
+    target(restore)
+    restore.add_argument("--regions", type=_regions, help="Regions to look in (default: the estate's)")
+    restore.add_argument("--replay", nargs="+", default=[], metavar="EVENT.json",
+                         help="simulated estate only: replay these events first")
+    restore.add_argument("--mode", type=_mode, default=_mode(default_mode), help="mode for the --replay events")
+    restore.add_argument("--dry-run", action="store_true", help="show what would be re-created")
+    restore.add_argument("--json", action="store_true")
+    restore.set_defaults(func=cmd_restore)
+
+    incidents = sub.add_parser("incidents", help="list incidents from the incident store")
+    target(incidents)
+    incidents.add_argument("--replay", nargs="+", default=[], metavar="EVENT.json",
+                           help="simulated estate only: replay these events first")
+    incidents.add_argument("--mode", type=_mode, default=_mode(default_mode), help="mode for the --replay events")
+    incidents.add_argument("--json", action="store_true")
+    incidents.set_defaults(func=cmd_incidents)
     return parser
 
 

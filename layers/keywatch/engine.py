@@ -1,28 +1,67 @@
-"""The watchdog: parse -> assess -> plan -> act -> report. The Lambda and the CLI both call this."""
+"""The watchdog: parse -> assess -> plan -> act -> report. The Lambda, the sweep and the CLI all call this."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import threading
+from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from keywatch.adapters.aws import AccountAccessError, AwsClients
-from keywatch.adapters.efs import EfsGateway
+from keywatch.adapters.efs import EfsGateway, MountTargetGateway
+from keywatch.adapters.incidents import IncidentStore
 from keywatch.adapters.kms import KmsGateway
-from keywatch.assess import Verdict, decide, file_systems_using, prefilter
+from keywatch.assess import HIGH_STATES, Verdict, decide, file_systems_using, normalise_key_arn, prefilter
 from keywatch.config import Settings
 from keywatch.keys import KeyRef, split_key_arn
-from keywatch.models import DELETED, UNKNOWN, Affected, EventResult, FileSystem, KeyEvent, KeyInfo, Outcome
+from keywatch.models import (
+    DELETED,
+    UNKNOWN,
+    ActionResult,
+    Actor,
+    Affected,
+    EventResult,
+    FileSystem,
+    KeyEvent,
+    KeyInfo,
+    Mode,
+    Outcome,
+    Severity,
+)
 from keywatch.notify.channels import Channel
 from keywatch.observability import logger
 from keywatch.parse import KmsEventBridgeEvent, to_key_event
+from keywatch.remediate import Remediator, plan
+
+Deduplicate = Callable[[KeyEvent, Callable[[], EventResult]], EventResult]
 
 
 class Watchdog:
-    def __init__(self, settings: Settings, clients: AwsClients, channels: Sequence[Channel] = ()) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        clients: AwsClients,
+        channels: Sequence[Channel] = (),
+        incidents: IncidentStore | None = None,
+        deduplicate: Deduplicate | None = None,
+    ) -> None:
         self.settings = settings
         self.clients = clients
         self.kms = KmsGateway(clients)
         self.efs = EfsGateway(clients)
+        self.mounts = MountTargetGateway(clients)
+        self.incidents = incidents
+        self.remediator = Remediator(self.kms, self.mounts, incidents)
         self.channels = list(channels)
+        self._deduplicate = deduplicate
+
+    @property
+    def mode(self) -> Mode:
+        return self.settings.mode
+
+    @property
+    def actor(self) -> str:
+        return self.settings.write_role or "keywatch"
 
     # --- assess -----------------------------------------------------------------------------
 
@@ -37,14 +76,12 @@ class Watchdog:
             except AccountAccessError as exc:
                 logger.warning("account skipped", account=account, region=region, error=str(exc))
 
-    def _alias_target(self, account: str, region: str, alias: str) -> str | None:
+    def alias_target(self, account: str, region: str, alias: str) -> str | None:
         return self.kms.alias_map(account, region).get(alias)
 
     def find_affected(self, key_arn: str) -> list[FileSystem]:
-        ref = KeyRef.parse(key_arn)
-        assert ref.account and ref.region
-        return file_systems_using(key_arn, self.file_systems(self.scan_accounts(ref.account), ref.region),
-                                  self._alias_target)
+        account, region, _ = split_key_arn(key_arn)
+        return file_systems_using(key_arn, self.file_systems(self.scan_accounts(account), region), self.alias_target)
 
     def describe_key(self, key_arn: str, with_aliases: bool = False) -> KeyInfo:
         try:
@@ -59,10 +96,22 @@ class Watchdog:
 
     # --- handle -----------------------------------------------------------------------------
 
+    def register_lambda_context(self, context: Any) -> None:
+        """Let duplicate detection expire an in-progress record if this invocation times out."""
+        register = getattr(self._deduplicate, "register_lambda_context", None)
+        if register is not None:
+            register(context)
+
     def handle(self, envelope: KmsEventBridgeEvent) -> EventResult:
         return self.handle_event(to_key_event(envelope))
 
     def handle_event(self, event: KeyEvent) -> EventResult:
+        """Handle one event once: a repeat delivery of the same event ID reports ``duplicate``."""
+        if self._deduplicate is None:
+            return self._handle(event)
+        return self._deduplicate(event, lambda: self._handle(event))
+
+    def _handle(self, event: KeyEvent) -> EventResult:
         early = prefilter(event, self.settings.own_role_arns)
         if early is not None:
             return self._result(event, early)
@@ -78,14 +127,77 @@ class Watchdog:
 
         affected = self.find_affected(key_arn)
         key = self.describe_key(key_arn, with_aliases=bool(affected))
-        verdict = decide(event, key.state, affected)
-        logger.info("assessed", key_arn=key_arn, key_state=key.state, outcome=verdict.outcome.value,
+        return self.respond(event, key, affected)
+
+    def respond(self, event: KeyEvent, key: KeyInfo, affected: list[FileSystem],
+                verdict: Verdict | None = None, mode: Mode | None = None) -> EventResult:
+        """Decide, act on the owners' policies in the configured mode, record, notify. Shared with the sweep."""
+        verdict = verdict or decide(event, key.state, affected)
+        logger.info("assessed", key_arn=key.arn, key_state=key.state, outcome=verdict.outcome.value,
                     affected=len(affected))
         hit = affected if verdict.outcome in (Outcome.ALERT, Outcome.RESOLVED) else []
         result = self._result(event, verdict, key=key, affected=hit)
-        if result.outcome in (Outcome.ALERT, Outcome.RESOLVED):
-            result.notifications = [channel.send(result) for channel in self.channels]
+        if verdict.outcome == Outcome.IGNORED:
+            return result
+
+        restorable: list[FileSystem] = []
+        if self.incidents is not None:
+            if verdict.outcome == Outcome.ALERT:
+                self.incidents.open(result, self.actor)
+            else:
+                recorded = self.incidents.snapshots(key.arn)
+                restorable = [fs for fs in hit if fs.file_system_id in recorded]
+        planned = plan(verdict.outcome, key.state, key.arn, hit, restorable)
+        result.actions = self.remediator.run(planned, mode or self.mode, key.arn)
+        self._after_actions(result, hit)
+
+        if self.incidents is not None:
+            self.incidents.record_actions(key.arn, result.actions, self.actor)
+            recovered = verdict.outcome == Outcome.RESOLVED or result.key_state_after == "Enabled"
+            if recovered and not self.incidents.snapshots(key.arn):
+                self.incidents.resolve(key.arn, result, self.actor)
+
+        result.notifications = [channel.send(result) for channel in self.channels]
         return result
+
+    def restore(self, file_system_id: str, accounts: Sequence[str], regions: Sequence[str],
+                mode: Mode = Mode.ENFORCE) -> EventResult:
+        """``keywatch restore``: put back a file system's recorded mount targets, by hand."""
+        fs = next((found for account in accounts for region in regions
+                   if (found := self.efs.get(file_system_id, account, region)) is not None), None)
+        if fs is None:
+            raise LookupError(f"file system {file_system_id} was not found in {', '.join(accounts)} "
+                              f"({', '.join(regions)})")
+        key_arn = normalise_key_arn(fs, self.alias_target)
+        if key_arn is None:
+            raise LookupError(f"file system {file_system_id} is not encrypted with a customer managed key")
+        key = self.describe_key(key_arn, with_aliases=True)
+        event = KeyEvent(event_id=f"restore-{file_system_id}-{datetime.now(UTC):%Y%m%dT%H%M%S}",
+                         event_name="ManualRestore", kind="manual", key_arn=key_arn, account=fs.account,
+                         region=fs.region, event_time=datetime.now(UTC), actor=Actor(type="Operator"))
+        if key.state != "Enabled":
+            verdict = Verdict(Outcome.ALERT, Severity.HIGH if key.state in HIGH_STATES else Severity.CRITICAL,
+                              f"The key is {key.state}; mount targets stay removed until it is Enabled.")
+            result = self._result(event, verdict, key=key, affected=[fs])
+            result.actions = [ActionResult(type="restore_mount_targets", target=file_system_id, status="skipped",
+                                           detail=f"the key is {key.state}")]
+            return result
+        verdict = Verdict(Outcome.RESOLVED, Severity.INFO,
+                          f"The key is Enabled; restoring the recorded mount targets of {file_system_id} by hand.")
+        return self.respond(event, key, [fs], verdict=verdict, mode=mode)
+
+    def _after_actions(self, result: EventResult, affected: Sequence[FileSystem]) -> None:
+        """Read back what the actions changed: the key's state, and the touched file systems' mount targets."""
+        done = [a for a in result.actions if a.status == "done"]
+        if not done or result.key_arn is None:
+            return
+        if any(a.type in ("cancel_key_deletion", "enable_key") for a in done):
+            result.key_state_after = self.describe_key(result.key_arn).state
+        touched = {a.target for a in done if a.type in ("delete_mount_targets", "restore_mount_targets")}
+        by_id = {fs.file_system_id: fs for fs in affected}
+        for item in result.affected:
+            if item.file_system_id in touched:
+                item.mount_targets_after = len(self.mounts.describe(by_id[item.file_system_id]))
 
     def _result(
         self, event: KeyEvent, verdict: Verdict, key: KeyInfo | None = None, affected: Sequence[FileSystem] = ()
@@ -93,7 +205,7 @@ class Watchdog:
         return EventResult(
             event_id=event.event_id,
             event_name=event.event_name,
-            key_arn=event.key_arn,
+            key_arn=key.arn if key else event.key_arn,
             key_state=key.state if key else None,
             outcome=verdict.outcome,
             severity=verdict.severity,
@@ -107,3 +219,35 @@ class Watchdog:
             event=event,
             key=key,
         )
+
+
+class MemoryDeduplicator:
+    """In-process duplicate detection by event ID, for a CLI run with no idempotency table."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, EventResult] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, event: KeyEvent, handle: Callable[[], EventResult]) -> EventResult:
+        with self._lock:
+            first = self._seen.get(event.event_id)
+        if first is not None:
+            return duplicate_of(first.report(), event)
+        result = handle()
+        with self._lock:
+            self._seen[event.event_id] = result
+        return result
+
+
+def duplicate_of(first: dict[str, Any], event: KeyEvent) -> EventResult:
+    return EventResult(
+        event_id=event.event_id,
+        event_name=event.event_name,
+        key_arn=first.get("key_arn") or event.key_arn,
+        key_state=first.get("key_state"),
+        outcome=Outcome.DUPLICATE,
+        severity=None,
+        reason=f"Event {event.event_id} was already handled (outcome {first.get('outcome')}); nothing was done again.",
+        key_state_after=first.get("key_state_after"),
+        event=event,
+    )

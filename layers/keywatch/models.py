@@ -68,7 +68,7 @@ class KeyEvent(BaseModel):
 
     event_id: str
     event_name: str
-    kind: Literal["cloudtrail", "native"]
+    kind: Literal["cloudtrail", "native", "sweep", "manual"]
     event_time: datetime | None = None
     key_arn: str | None = None  # resolved when the event names the key in any form
     key_ref: str | None = None  # the identifier as the event carried it
@@ -98,6 +98,16 @@ class FileSystem(BaseModel):
     mount_targets: int = 0
     policy: Policy = Policy.NOTIFY
     policy_tag_invalid: str | None = None  # the tag's value when it is not a known policy
+
+
+class MountTargetSpec(BaseModel):
+    """What it takes to put a mount target back: the record written before it is deleted."""
+
+    mount_target_id: str
+    subnet_id: str
+    ip_address: str | None = None
+    availability_zone: str | None = None
+    security_groups: list[str] = Field(default_factory=list)
 
 
 class Affected(BaseModel):

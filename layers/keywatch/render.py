@@ -69,3 +69,18 @@ def print_summary(results: Sequence[EventResult]) -> None:
     console.print()
     console.print(f"[bold]{len(results)} events:[/] " + ", ".join(f"{n} {o}" for o, n in sorted(counts.items()))
                   + f"; {len(hit)} file systems were put at risk.")
+
+
+def print_incidents(incidents: Sequence[dict]) -> None:
+    if not incidents:
+        console.print("No incidents.")
+        return
+    table = Table(box=None, padding=(0, 2))
+    for column in ("key", "status", "severity", "opened", "event", "file systems", "actions"):
+        table.add_column(column, no_wrap=column in ("key", "status", "opened"))
+    for item in incidents:
+        actions = ", ".join(f"{a['type']} {a['status']}" for a in item.get("actions", [])) or "-"
+        table.add_row(escape(str(item["pk"]).rsplit("/", 1)[-1]), item.get("status", "-"), str(item.get("severity")),
+                      str(item.get("opened_at", ""))[:16].replace("T", " "), escape(str(item.get("event_name"))),
+                      escape(", ".join(fs["file_system_id"] for fs in item.get("affected", []))), escape(actions))
+    console.print(table)

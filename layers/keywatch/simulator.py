@@ -21,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from keywatch.adapters.aws import AwsClients
+from keywatch.config import Settings
 from keywatch.keys import InvalidKeyIdentifier, KeyRef, split_key_arn
 from keywatch.models import KeyEvent
 
@@ -29,6 +30,8 @@ HOME_ACCOUNT = "123456789012"  # the account keywatch itself runs in, inside the
 HOME_REGION = "us-east-1"
 SIM_ROLE = "keywatch-simulator"
 TOPIC_NAME = "keywatch-alerts"
+INCIDENTS_TABLE = "keywatch-incidents"
+IDEMPOTENCY_TABLE = "keywatch-idempotency"
 EFS_PRINCIPAL = "elasticfilesystem.amazonaws.com"
 
 
@@ -260,10 +263,34 @@ class Estate:
     _subnets: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     _security_group: dict[tuple[str, str], str] = field(default_factory=dict)
 
+    def settings(self, base: Settings | None = None) -> Settings:
+        """Settings that point keywatch at this estate's topic, tables, accounts and Regions."""
+        return (base or Settings()).model_copy(update={
+            "topic_arn": self.topic_arn,
+            "incidents_table": INCIDENTS_TABLE,
+            "idempotency_table": IDEMPOTENCY_TABLE,
+            "accounts": self.fleet.account_ids,
+            "regions": self.fleet.regions,
+            "read_role": SIM_ROLE,
+            "write_role": SIM_ROLE,
+        })
+
     @classmethod
     def build(cls, fleet: Fleet) -> Estate:
         clients = AwsClients(read_role=SIM_ROLE, write_role=SIM_ROLE, home_account=HOME_ACCOUNT)
         topic_arn = clients.home_client("sns", HOME_REGION).create_topic(Name=TOPIC_NAME)["TopicArn"]
+        dynamodb = clients.home_client("dynamodb", HOME_REGION)
+        dynamodb.create_table(
+            TableName=INCIDENTS_TABLE, BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                  {"AttributeName": "sk", "AttributeType": "S"}],
+        )
+        dynamodb.create_table(
+            TableName=IDEMPOTENCY_TABLE, BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        )
         estate = cls(fleet=fleet, clients=clients, topic_arn=topic_arn)
         for account in fleet.accounts:
             for region, spec in account.regions.items():

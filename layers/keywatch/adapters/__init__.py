@@ -2,7 +2,7 @@
 
 import importlib
 
-ADAPTERS = ("aws", "kms", "efs", "sns")
+ADAPTERS = ("aws", "kms", "efs", "sns", "incidents")
 
 
 def load_all() -> None:

@@ -108,6 +108,10 @@ class AwsClients:
                 self._clients[key] = cached
             return cached
 
+    @property
+    def home_region(self) -> str:
+        return self._session.region_name or "us-east-1"
+
     def home_client(self, service: str, region: str) -> Any:
         return self.client(service, self.home_account, region)
 

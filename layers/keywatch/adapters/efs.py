@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from keywatch.adapters.aws import AwsClients, Purpose
+from botocore.exceptions import ClientError
+
+from keywatch.adapters.aws import AwsClients, Purpose, error_code
 from keywatch.iam import needs
-from keywatch.models import POLICY_TAG, FileSystem, Policy
+from keywatch.models import POLICY_TAG, FileSystem, MountTargetSpec, Policy
 
 PAGE_SIZE = 100  # the most DescribeFileSystems returns per page
 
@@ -26,6 +28,17 @@ class EfsGateway:
         for page in paginator.paginate(PaginationConfig={"PageSize": PAGE_SIZE}):
             for raw in page.get("FileSystems", []):
                 yield to_file_system(raw, account, region)
+
+    @needs("elasticfilesystem:DescribeFileSystems")
+    def get(self, file_system_id: str, account: str, region: str) -> FileSystem | None:
+        try:
+            found = self._client(account, region).describe_file_systems(FileSystemId=file_system_id)
+        except ClientError as exc:
+            if error_code(exc) in ("FileSystemNotFound", "BadRequest"):
+                return None
+            raise
+        systems = found.get("FileSystems", [])
+        return to_file_system(systems[0], account, region) if systems else None
 
 
 def to_file_system(raw: dict[str, Any], account: str, region: str) -> FileSystem:
@@ -48,3 +61,57 @@ def to_file_system(raw: dict[str, Any], account: str, region: str) -> FileSystem
         policy=policy,
         policy_tag_invalid=invalid,
     )
+
+
+class MountTargetGateway:
+    """Read, delete and re-create mount targets. Deleting one breaks every mount at once."""
+
+    def __init__(self, clients: AwsClients) -> None:
+        self._clients = clients
+
+    def _client(self, account: str, region: str, purpose: Purpose = "read") -> Any:
+        return self._clients.client("efs", account, region, purpose)
+
+    @needs("elasticfilesystem:DescribeMountTargets", "elasticfilesystem:DescribeMountTargetSecurityGroups")
+    def describe(self, fs: FileSystem) -> list[MountTargetSpec]:
+        """Every mount target of a file system, with its subnet, IP address, AZ and security groups."""
+        client = self._client(fs.account, fs.region)
+        found: list[MountTargetSpec] = []
+        for page in client.get_paginator("describe_mount_targets").paginate(FileSystemId=fs.file_system_id):
+            for mt in page.get("MountTargets", []):
+                groups = client.describe_mount_target_security_groups(MountTargetId=mt["MountTargetId"])
+                found.append(MountTargetSpec(
+                    mount_target_id=mt["MountTargetId"],
+                    subnet_id=mt["SubnetId"],
+                    ip_address=mt.get("IpAddress"),
+                    availability_zone=mt.get("AvailabilityZoneName"),
+                    security_groups=sorted(groups.get("SecurityGroups", [])),
+                ))
+        return found
+
+    @needs("elasticfilesystem:DeleteMountTarget", "ec2:DeleteNetworkInterface", scope="remediate")
+    def delete(self, fs: FileSystem, mount_target_id: str) -> bool:
+        """Delete one mount target. Returns False when it was already gone (idempotent)."""
+        try:
+            self._client(fs.account, fs.region, "write").delete_mount_target(MountTargetId=mount_target_id)
+        except ClientError as exc:
+            if error_code(exc) == "MountTargetNotFound":
+                return False
+            raise
+        return True
+
+    @needs("elasticfilesystem:CreateMountTarget", "ec2:CreateNetworkInterface", "ec2:DescribeSubnets",
+           "ec2:DescribeNetworkInterfaces", scope="remediate")
+    def create(self, fs: FileSystem, spec: MountTargetSpec) -> str | None:
+        """Re-create a mount target from its record. Returns None if one already exists in that AZ."""
+        args: dict[str, Any] = {"FileSystemId": fs.file_system_id, "SubnetId": spec.subnet_id}
+        if spec.ip_address:
+            args["IpAddress"] = spec.ip_address
+        if spec.security_groups:
+            args["SecurityGroups"] = spec.security_groups
+        try:
+            return str(self._client(fs.account, fs.region, "write").create_mount_target(**args)["MountTargetId"])
+        except ClientError as exc:
+            if error_code(exc) == "MountTargetConflict":
+                return None
+            raise
