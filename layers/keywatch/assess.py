@@ -69,10 +69,28 @@ def prefilter(event: KeyEvent, own_roles: Iterable[str] = ()) -> Verdict | None:
         return Verdict(Outcome.IGNORED, None, f"EFS itself called {event.event_name} on its own grant; this is routine.")
     if not event.key_arn:
         return Verdict(Outcome.IGNORED, None, f"The {event.event_name} event names no KMS key keywatch can locate.")
-    roles = {r.lower() for r in own_roles if r}
-    if roles and {(event.actor.role_arn or "").lower(), (event.actor.arn or "").lower()} & roles:
+    if is_own_action(event, own_roles):
         return Verdict(Outcome.IGNORED, None, f"{event.event_name} was made by keywatch's own remediation role.")
     return None
+
+
+def _role_name(arn: str) -> str | None:
+    """The role name in an IAM role ARN or an STS assumed-role ARN."""
+    if ":role/" in arn:
+        return arn.rsplit("/", 1)[-1]
+    if ":assumed-role/" in arn:
+        return arn.split(":assumed-role/", 1)[1].split("/", 1)[0]
+    return None
+
+
+def is_own_action(event: KeyEvent, own_roles: Iterable[str]) -> bool:
+    """True when keywatch's own role made the call. ``own_roles`` holds role ARNs or bare role names."""
+    wanted = {r.lower() for r in own_roles if r}
+    if not wanted:
+        return False
+    seen = {a.lower() for a in (event.actor.role_arn, event.actor.arn) if a}
+    names = {n.lower() for a in (event.actor.role_arn, event.actor.arn) if a and (n := _role_name(a))}
+    return bool(wanted & seen) or bool(names & {w for w in wanted if ":" not in w})
 
 
 def decide(event: KeyEvent, key_state: str, affected: list[FileSystem]) -> Verdict:

@@ -112,7 +112,7 @@ class Watchdog:
         return self._deduplicate(event, lambda: self._handle(event))
 
     def _handle(self, event: KeyEvent) -> EventResult:
-        early = prefilter(event, self.settings.own_role_arns)
+        early = prefilter(event, [*self.settings.own_role_arns, self.settings.write_role or ""])
         if early is not None:
             return self._result(event, early)
 
@@ -175,12 +175,18 @@ class Watchdog:
         event = KeyEvent(event_id=f"restore-{file_system_id}-{datetime.now(UTC):%Y%m%dT%H%M%S}",
                          event_name="ManualRestore", kind="manual", key_arn=key_arn, account=fs.account,
                          region=fs.region, event_time=datetime.now(UTC), actor=Actor(type="Operator"))
+        refusal = None
         if key.state != "Enabled":
-            verdict = Verdict(Outcome.ALERT, Severity.HIGH if key.state in HIGH_STATES else Severity.CRITICAL,
-                              f"The key is {key.state}; mount targets stay removed until it is Enabled.")
-            result = self._result(event, verdict, key=key, affected=[fs])
+            refusal = (Verdict(Outcome.ALERT, Severity.HIGH if key.state in HIGH_STATES else Severity.CRITICAL,
+                               f"The key is {key.state}; mount targets stay removed until it is Enabled."),
+                       f"the key is {key.state}")
+        elif self.incidents is None or self.incidents.snapshot(key_arn, file_system_id) is None:
+            refusal = (Verdict(Outcome.IGNORED, None, f"No mount targets of {file_system_id} are waiting to be restored."),
+                       "no recorded mount targets to restore")
+        if refusal is not None:
+            result = self._result(event, refusal[0], key=key, affected=[fs])
             result.actions = [ActionResult(type="restore_mount_targets", target=file_system_id, status="skipped",
-                                           detail=f"the key is {key.state}")]
+                                           detail=refusal[1])]
             return result
         verdict = Verdict(Outcome.RESOLVED, Severity.INFO,
                           f"The key is Enabled; restoring the recorded mount targets of {file_system_id} by hand.")
