@@ -165,6 +165,13 @@ def parse_envelope(raw: Any) -> KmsEventBridgeEvent:
 
 def to_key_event(envelope: KmsEventBridgeEvent) -> KeyEvent:
     """Turn an envelope into a :class:`KeyEvent`. Unwatched events still parse; the engine ignores them."""
+    if envelope.source != "aws.kms" or (
+        envelope.detail_type == CLOUDTRAIL_DETAIL_TYPE
+        and envelope.detail.get("eventSource") not in (None, "kms.amazonaws.com")
+    ):
+        # Events are checked, not trusted: only KMS itself speaks for KMS keys.
+        return KeyEvent(event_id=envelope.id, event_name=f"{envelope.detail_type} from {envelope.source}",
+                        kind="native", event_time=envelope.time, event_region=envelope.region)
     if envelope.detail_type == CLOUDTRAIL_DETAIL_TYPE:
         return _from_cloudtrail(envelope)
     if envelope.detail_type.startswith("KMS "):
