@@ -7,7 +7,6 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from keywatch.config import Settings
 from keywatch.engine import Watchdog
 from keywatch.observability import logger, metrics, tracer

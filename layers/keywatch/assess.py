@@ -62,11 +62,13 @@ def is_efs_itself(event: KeyEvent) -> bool:
 def prefilter(event: KeyEvent, own_roles: Iterable[str] = ()) -> Verdict | None:
     """Reasons to ignore an event before looking at the estate, or None to go on."""
     if event.error_code:
-        return Verdict(Outcome.IGNORED, None, f"The {event.event_name} call failed ({event.error_code}); nothing changed.")
+        return Verdict(Outcome.IGNORED, None,
+                       f"The {event.event_name} call failed ({event.error_code}); nothing changed.")
     if event.event_name not in WATCHED_EVENT_NAMES:
         return Verdict(Outcome.IGNORED, None, f"{event.event_name} is not an event keywatch watches.")
     if event.event_name in GRANT_EVENTS and is_efs_itself(event):
-        return Verdict(Outcome.IGNORED, None, f"EFS itself called {event.event_name} on its own grant; this is routine.")
+        return Verdict(Outcome.IGNORED, None,
+                       f"EFS itself called {event.event_name} on its own grant; this is routine.")
     if not event.key_arn:
         return Verdict(Outcome.IGNORED, None, f"The {event.event_name} event names no KMS key keywatch can locate.")
     if is_own_action(event, own_roles):

@@ -105,7 +105,7 @@ def _watchdog(fleet_path: Path | None, use_aws: bool, mode: Mode) -> Iterator[tu
 
 def run_replay(paths: Sequence[str], fleet: Path | None, use_aws: bool, mode: Mode,
                on_result: Callable[[str, EventResult, Any], None] | None = None) -> tuple[list[EventResult], int]:
-    from keywatch.parse import to_key_event, parse_envelope
+    from keywatch.parse import parse_envelope, to_key_event
 
     loaded = load_events(paths)
     status = EXIT_OK

@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
-
 from keywatch.models import Mode
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 
 class ConfigError(ValueError):

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
 from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from keywatch.adapters.aws import AccountAccessError, AwsClients
@@ -181,7 +181,8 @@ class Watchdog:
                                f"The key is {key.state}; mount targets stay removed until it is Enabled."),
                        f"the key is {key.state}")
         elif self.incidents is None or self.incidents.snapshot(key_arn, file_system_id) is None:
-            refusal = (Verdict(Outcome.IGNORED, None, f"No mount targets of {file_system_id} are waiting to be restored."),
+            refusal = (Verdict(Outcome.IGNORED, None,
+                               f"No mount targets of {file_system_id} are waiting to be restored."),
                        "no recorded mount targets to restore")
         if refusal is not None:
             result = self._result(event, refusal[0], key=key, affected=[fs])

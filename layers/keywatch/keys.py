@@ -15,7 +15,9 @@ _ARN = re.compile(
     r"^arn:(?P<partition>aws[a-z-]*):kms:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
     r"(?P<kind>key|alias)/(?P<name>[A-Za-z0-9/_+=,.@:-]+)$"
 )
-_KEY_ID = re.compile(r"^(?:mrk-[0-9a-f]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$")
+_KEY_ID = re.compile(
+    r"^(?:mrk-[0-9a-fA-F]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
+)
 _ALIAS = re.compile(r"^alias/[A-Za-z0-9/_-]{1,250}$")
 
 Kind = Literal["key_id", "key_arn", "alias_name", "alias_arn"]
@@ -85,5 +87,5 @@ def split_key_arn(arn: str) -> tuple[str, str, str]:
 
 
 def console_url(arn: str) -> str:
-    account, region, key_id = split_key_arn(arn)
+    _, region, key_id = split_key_arn(arn)
     return f"https://{region}.console.aws.amazon.com/kms/home?region={region}#/kms/keys/{key_id}"

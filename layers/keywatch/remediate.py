@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from botocore.exceptions import BotoCoreError, ClientError
-
 from keywatch.adapters.aws import AccountAccessError
 from keywatch.adapters.efs import MountTargetGateway
 from keywatch.adapters.incidents import IncidentStore
@@ -61,7 +60,7 @@ def plan(outcome: Outcome, key_state: str, key_arn: str, affected: Sequence[File
     return actions
 
 
-class Skip(Exception):  # noqa: N818 - a control-flow signal, not an error
+class Skip(Exception):
     """The action is not needed (or no longer safe); the message says why."""
 
 

@@ -6,13 +6,12 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
+from keywatch.models import EventResult, Outcome
+from keywatch.notify import text
 from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
-
-from keywatch.models import EventResult, Outcome
-from keywatch.notify import text
 
 console = Console(highlight=False, soft_wrap=False)
 if not console.is_terminal:
@@ -44,11 +43,14 @@ def print_result(path: str, result: EventResult, show_message: bool = False) -> 
         for column in ("file system", "name", "account/region", "mount targets", "policy"):
             table.add_column(column, style="cyan" if column == "file system" else None, no_wrap=True)
         for fs in result.affected:
-            mts = str(fs.mount_targets) + (f" -> {fs.mount_targets_after}" if fs.mount_targets_after != fs.mount_targets else "")
+            mts = str(fs.mount_targets)
+            if fs.mount_targets_after != fs.mount_targets:
+                mts += f" -> {fs.mount_targets_after}"
             table.add_row(fs.file_system_id, escape(fs.name or "-"), f"{fs.account}/{fs.region}", mts, fs.policy.value)
         console.print(table)
     for action in result.actions:
-        console.print(f"  action {action.type} {escape(action.target)}: [bold]{action.status}[/] {escape(action.detail)}")
+        target = escape(action.target.rsplit("/", 1)[-1])
+        console.print(f"  action {action.type} {target}: [bold]{action.status}[/] {escape(action.detail)}")
     for note in result.notifications:
         console.print(f"  [dim]notify {note.channel}: {note.status} {escape(note.detail)}[/]")
     if show_message and result.outcome in (Outcome.ALERT, Outcome.RESOLVED):

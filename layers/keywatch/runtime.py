@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from keywatch.adapters.aws import AwsClients
+from keywatch.adapters.incidents import DynamoIncidentStore, IncidentStore, MemoryIncidentStore
 from keywatch.adapters.sns import SnsPublisher
 from keywatch.config import Settings
-from keywatch.adapters.incidents import DynamoIncidentStore, IncidentStore, MemoryIncidentStore
 from keywatch.engine import Deduplicate, MemoryDeduplicator, Watchdog
 from keywatch.notify.channels import Channel, SnsChannel
 

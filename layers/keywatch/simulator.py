@@ -8,22 +8,21 @@ simulator sets it on moto's backend, in one place: :class:`_Backends`.
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC
 import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
 from keywatch.adapters.aws import AwsClients
 from keywatch.config import Settings
 from keywatch.keys import InvalidKeyIdentifier, KeyRef, split_key_arn
 from keywatch.models import KeyEvent
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 KeyState = Literal["Enabled", "Disabled", "PendingDeletion", "PendingReplicaDeletion", "PendingImport", "Unavailable"]
 HOME_ACCOUNT = "123456789012"  # the account keywatch itself runs in, inside the simulation
@@ -188,7 +187,7 @@ def _accept_real_multi_region_key_ids() -> None:
 
 _SIM_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's placeholder, not a secret
+    "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
     "AWS_DEFAULT_REGION": HOME_REGION,
     "MOTO_ALLOW_NONEXISTENT_REGION": "false",

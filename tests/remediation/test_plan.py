@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from keywatch.models import FileSystem, Outcome, Policy
 from keywatch.remediate import ACTIONS, plan
 

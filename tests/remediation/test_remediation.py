@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-
 from keywatch.config import Settings
 from keywatch.models import Mode, Outcome
 from keywatch.parse import parse_event

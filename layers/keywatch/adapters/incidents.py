@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
-
 from keywatch.adapters.aws import AwsClients, error_code
 from keywatch.iam import needs
 from keywatch.models import ActionResult, EventResult, MountTargetSpec

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
-
 from keywatch.adapters.sns import SnsPublisher
 from keywatch.models import EventResult, NotificationResult
 from keywatch.notify import text

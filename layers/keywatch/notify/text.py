@@ -84,8 +84,8 @@ def body(result: EventResult, now: datetime | None = None) -> str:
     deletion = deletion_date(result)
     lines.append(f"Key:        {key_label(result)}")
     lines.append(f"Key ARN:    {result.key_arn}")
-    lines.append(f"State:      {result.key_state}" + (
-        f" -> {result.key_state_after}" if result.key_state_after and result.key_state_after != result.key_state else ""))
+    changed = result.key_state_after and result.key_state_after != result.key_state
+    lines.append(f"State:      {result.key_state}" + (f" -> {result.key_state_after}" if changed else ""))
     if deletion:
         lines.append(f"Deletion:   {deletion:%Y-%m-%d %H:%M} UTC ({days_left(deletion, now)} days left)")
     if event:
