@@ -148,6 +148,8 @@ class KeyInfo(BaseModel):
     origin: str | None = None
     multi_region: bool = False
     description: str | None = None
+    key_manager: str | None = None  # "AWS" for AWS managed keys (aws/elasticfilesystem), else "CUSTOMER"
+    valid_to: datetime | None = None  # when imported key material expires (Origin EXTERNAL)
 
 
 class EventResult(BaseModel):

@@ -56,7 +56,8 @@ class AwsClients:
     def _count(self, event_name: str, **_: Any) -> None:
         # event_name is "before-call.<service>.<Operation>"
         _, service, operation = event_name.split(".", 2)
-        self.calls[f"{service}:{operation}"] += 1
+        with self._lock:  # the sweep calls from many threads; Counter += is not atomic
+            self.calls[f"{service}:{operation}"] += 1
 
     def _new_client(self, session: boto3.Session, service: str, region: str) -> Any:
         client = session.client(service, region_name=region, config=self._config)  # type: ignore[call-overload]

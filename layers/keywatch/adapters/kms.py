@@ -78,7 +78,9 @@ class KmsGateway:
         account, region, _ = split_key_arn(key_arn)
         found: set[str] = set()
         try:
-            for page in self._client(account, region).get_paginator("list_grants").paginate(KeyId=key_arn):
+            pages = self._client(account, region).get_paginator("list_grants").paginate(
+                KeyId=key_arn, PaginationConfig={"PageSize": 100})  # the most ListGrants returns per page
+            for page in pages:
                 for grant in page.get("Grants", []):
                     context = (grant.get("Constraints") or {}).get("EncryptionContextSubset") or {}
                     context = context or (grant.get("Constraints") or {}).get("EncryptionContextEquals") or {}
@@ -109,6 +111,7 @@ def _aware(moment: datetime) -> datetime:
 
 def _key_info(meta: dict[str, Any], key_arn: str) -> KeyInfo:
     deletion = meta.get("DeletionDate")
+    valid_to = meta.get("ValidTo")
     return KeyInfo(
         arn=str(meta.get("Arn") or key_arn),
         key_id=str(meta["KeyId"]),
@@ -117,4 +120,6 @@ def _key_info(meta: dict[str, Any], key_arn: str) -> KeyInfo:
         origin=meta.get("Origin"),
         multi_region=bool(meta.get("MultiRegion")),
         description=meta.get("Description") or None,
+        key_manager=meta.get("KeyManager"),
+        valid_to=_aware(valid_to) if isinstance(valid_to, datetime) else None,
     )
