@@ -2,7 +2,7 @@
 
 import importlib
 
-ADAPTERS = ("aws", "kms", "efs", "sns", "incidents")
+ADAPTERS = ("aws", "kms", "efs", "sns", "incidents", "organizations", "sqs", "countdowns")
 
 
 def load_all() -> None:
