@@ -222,6 +222,56 @@ def cmd_incidents(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Audit every encrypted file system, in-process: bounded concurrency over account x Region."""
+    from botocore.exceptions import BotoCoreError, ClientError
+    from keywatch.sweep import Sweeper, resolve_accounts, targets_for
+    from keywatch.sweep_render import print_sweep, sweep_progress
+
+    with _watchdog(args.fleet, args.aws, args.mode) as (watchdog, _estate):
+        try:
+            accounts, _source = resolve_accounts(watchdog.settings, watchdog.clients, args.accounts or ())
+            regions = args.regions or watchdog.settings.regions or [watchdog.clients.home_region]
+        except (ClientError, BotoCoreError) as exc:
+            raise CliError(f"cannot find the accounts to sweep: {exc}") from exc
+        with sweep_progress(enabled=not args.json and sys.stderr.isatty()) as progress:
+            report = Sweeper(watchdog, workers=args.workers, progress=progress).run(targets_for(accounts, regions))
+    if args.json:
+        print(json.dumps(report.report(), indent=2))
+    else:
+        print_sweep(report)
+    for error in report.summary.errors:
+        _err(f"{error.account}/{error.region}: {error.error}")
+    return EXIT_INPUT if report.summary.errors else EXIT_OK
+
+
+def _accounts(value: str) -> list[str]:
+    accounts = [a.strip() for a in value.split(",") if a.strip()]
+    if not accounts or any(not (a.isdigit() and len(a) == 12) for a in accounts):
+        raise argparse.ArgumentTypeError("give 12-digit account IDs, e.g. 111122223333,444455556666")
+    return accounts
+
+
+def _workers(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 64:
+        raise argparse.ArgumentTypeError("--workers takes a number from 1 to 64")
+    return int(value)
+
+
+def add_sweep_parser(sub: Any, target: Callable[[argparse.ArgumentParser], None], default_mode: str) -> None:
+    sweep = sub.add_parser("sweep", help="audit every encrypted EFS file system across accounts and Regions")
+    target(sweep)
+    sweep.add_argument("--regions", type=_regions, help="Regions to sweep (default: KEYWATCH_REGIONS, the estate's "
+                                                        "or the current one)")
+    sweep.add_argument("--accounts", type=_accounts, help="accounts to sweep (default: KEYWATCH_ACCOUNTS, else "
+                                                          "AWS Organizations ListAccounts, else this account)")
+    sweep.add_argument("--mode", type=_mode, default=_mode(default_mode),
+                       help="what to do about keys at risk: notify (default), dry-run, enforce")
+    sweep.add_argument("--workers", type=_workers, default=8, help="account-Region pairs swept at once (default 8)")
+    sweep.add_argument("--json", action="store_true", help="print the JSON report")
+    sweep.set_defaults(func=cmd_sweep)
+
+
 def _regions(value: str) -> list[str]:
     regions = [r.strip() for r in value.split(",") if r.strip()]
     if not regions:
@@ -282,6 +332,8 @@ def build_parser() -> argparse.ArgumentParser:
     incidents.add_argument("--mode", type=_mode, default=_mode(default_mode), help="mode for the --replay events")
     incidents.add_argument("--json", action="store_true")
     incidents.set_defaults(func=cmd_incidents)
+
+    add_sweep_parser(sub, target, default_mode)
     return parser
 
 

@@ -44,12 +44,14 @@ def print_sweep(report: SweepReport) -> None:
     if report.findings:
         table = Table(box=None, padding=(0, 2), title=f"{len(report.findings)} file systems at risk",
                       title_justify="left")
-        for column in ("severity", "file system", "name", "account/region", "key", "state", "reason"):
-            table.add_column(column, no_wrap=column != "reason", style="cyan" if column == "file system" else None)
+        for column in ("severity", "file system", "account/region", "key and state"):
+            table.add_column(column, no_wrap=True, style="cyan" if column == "file system" else None)
+        table.add_column("reason", min_width=40, ratio=1)
         for f in report.findings:
             key = f.key_arn.rsplit("/", 1)[-1] if f.key_arn else "-"
-            table.add_row(f"[{STYLE.get(f.severity.value, '')}]{f.severity.value}[/]", f.file_system_id,
-                          escape(f.name or "-"), f"{f.account}/{f.region}", escape(key), f.key_state, escape(f.reason))
+            table.add_row(f"[{STYLE.get(f.severity.value, '')}]{f.severity.value}[/]",
+                          f"{f.file_system_id}\n[dim]{escape(f.name or '-')}[/]", f"{f.account}\n{f.region}",
+                          f"{escape(key)}\n{f.key_state}", escape(f.reason))
         console.print(table)
     else:
         console.print("[green]No file system is at risk.[/]")
@@ -63,7 +65,8 @@ def print_sweep(report: SweepReport) -> None:
                       f"({result.key_state}); {actions}; notified: {sent}")
     for c in report.countdowns:
         console.print(f"countdown: key {escape(c.key_arn.rsplit('/', 1)[-1])} is deleted in {c.days_left} days "
-                      f"({c.threshold_days}-day reminder sent to {len(c.notifications)} channels)")
+                      f"({c.threshold_days}-day reminder: "
+                      f"{', '.join(f'{n.channel} {n.status}' for n in c.notifications) or 'no channel'})")
     for e in s.errors:
         console.print(f"[bold red]error[/] {e.account}/{e.region}: {escape(e.error)}")
     calls = sum(s.api_calls.values())
