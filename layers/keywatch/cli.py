@@ -79,7 +79,8 @@ def load_events(paths: Sequence[str]) -> list[LoadedEvent]:
 
 
 @contextmanager
-def _watchdog(fleet_path: Path | None, use_aws: bool, mode: Mode) -> Iterator[tuple[Any, Any]]:
+def _watchdog(fleet_path: Path | None, use_aws: bool, mode: Mode,
+              slack_webhook: str | None = None) -> Iterator[tuple[Any, Any]]:
     """Yield (watchdog, estate or None): real AWS with --aws, else a fresh simulated estate."""
     from keywatch.config import ConfigError, Settings
     from keywatch.runtime import build_watchdog
@@ -89,7 +90,7 @@ def _watchdog(fleet_path: Path | None, use_aws: bool, mode: Mode) -> Iterator[tu
     except ConfigError as exc:
         raise CliError(f"configuration: {exc}") from exc
     if use_aws:
-        yield build_watchdog(settings), None
+        yield build_watchdog(settings, slack_webhook=slack_webhook), None
         return
     from keywatch.simulator import Estate, Fleet, FleetError, simulated_aws
 
@@ -100,17 +101,18 @@ def _watchdog(fleet_path: Path | None, use_aws: bool, mode: Mode) -> Iterator[tu
             estate = Estate.build(fleet)
         except FleetError as exc:
             raise CliError(str(exc)) from exc
-        yield build_watchdog(estate.settings(settings), estate.clients), estate
+        yield build_watchdog(estate.settings(settings), estate.clients, slack_webhook=slack_webhook), estate
 
 
 def run_replay(paths: Sequence[str], fleet: Path | None, use_aws: bool, mode: Mode,
-               on_result: Callable[[str, EventResult, Any], None] | None = None) -> tuple[list[EventResult], int]:
+               on_result: Callable[[str, EventResult, Any], None] | None = None,
+               slack_webhook: str | None = None) -> tuple[list[EventResult], int]:
     from keywatch.parse import parse_envelope, to_key_event
 
     loaded = load_events(paths)
     status = EXIT_OK
     results: list[EventResult] = []
-    with _watchdog(fleet, use_aws, mode) as (watchdog, estate):
+    with _watchdog(fleet, use_aws, mode, slack_webhook) as (watchdog, estate):
         for item in loaded:
             if item.raw is None:
                 _err(f"{item.path}: {item.error}")
@@ -139,7 +141,15 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from keywatch.render import print_result
 
     printer = None if args.json else (lambda path, result, _estate: print_result(path, result))
-    results, status = run_replay(args.events, args.fleet, args.aws, args.mode, printer)
+    if args.slack_webhook:
+        from keywatch.adapters.slack import SlackConfigError, webhook_target
+
+        try:
+            webhook_target(args.slack_webhook)
+        except SlackConfigError as exc:
+            raise CliError(f"--slack-webhook: {exc}") from None
+    results, status = run_replay(args.events, args.fleet, args.aws, args.mode, printer,
+                                 slack_webhook=args.slack_webhook)
     if args.json:
         print(_report(results))
     return status

@@ -2,7 +2,7 @@
 
 import importlib
 
-ADAPTERS = ("aws", "kms", "efs", "sns", "incidents", "organizations", "sqs", "countdowns")
+ADAPTERS = ("aws", "kms", "efs", "sns", "incidents", "organizations", "sqs", "countdowns", "slack", "deliveries")
 
 
 def load_all() -> None:

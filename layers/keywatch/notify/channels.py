@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 from botocore.exceptions import BotoCoreError, ClientError
+from keywatch.adapters.deliveries import DeliveryLog
+from keywatch.adapters.slack import redact
 from keywatch.adapters.sns import SnsPublisher
-from keywatch.models import EventResult, NotificationResult
+from keywatch.models import EventResult, NotificationResult, Outcome
 from keywatch.notify import text
-from keywatch.observability import logger
+from keywatch.observability import logger, metrics
+
+NOTIFIED_OUTCOMES = frozenset({Outcome.ALERT, Outcome.RESOLVED})
 
 
 class Channel(Protocol):
@@ -38,3 +44,82 @@ class SnsChannel:
             logger.warning("sns publish failed", topic_arn=self._publisher.topic_arn, error=str(exc))
             return NotificationResult(channel="sns", status="failed", detail=str(exc)[:300])
         return NotificationResult(channel="sns", status="sent", detail=f"message {message_id}")
+
+
+def count_failure(channel: str) -> None:
+    """Emit ``NotificationFailed`` (Count 1) with the dimension ``channel``, at once.
+
+    Powertools' shared ``metrics`` gives one dimension set to every metric of an invocation, so a
+    per-channel dimension needs a blob of its own: same namespace and service as ``metrics``,
+    published under both {channel} and {channel, service}. Honours POWERTOOLS_METRICS_DISABLED.
+    """
+    provider = AmazonCloudWatchEMFProvider(namespace=metrics.provider.namespace, service=metrics.provider.service)
+    provider.add_metric(name="NotificationFailed", unit=MetricUnit.Count, value=1)
+    provider.add_dimension(name="channel", value=channel)
+    provider.add_dimensions(channel=channel)
+    provider.flush_metrics()
+
+
+class RecordedChannel:
+    """A channel whose every delivery is recorded, so that nothing is sent twice and no failure is silent.
+
+    - Only alerts and resolutions are sent; anything else is ``skipped`` without a word to anyone.
+    - Before sending, the delivery ``(event id, channel)`` is claimed in the log (a conditional put).
+      If it was already sent (a Lambda retry, a redelivered event), it is not sent again: ``skipped``.
+    - The inner channel's own result is reported. An exception from it becomes ``failed``: one
+      channel never stops another.
+    - A failure is logged and counted (metric ``NotificationFailed``, dimension ``channel``), and the
+      claim is released as ``failed`` so that a retry may send it.
+    """
+
+    def __init__(self, inner: Channel, log: DeliveryLog | None) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self._log = log
+
+    def _note(self, status: str, detail: str) -> NotificationResult:
+        return NotificationResult(channel=self.name, status=status, detail=detail)  # type: ignore[arg-type]
+
+    def send(self, result: EventResult) -> NotificationResult:
+        if result.outcome not in NOTIFIED_OUTCOMES:
+            return self._note("skipped", f"nothing is sent for an {result.outcome.value} event")
+        if not getattr(self.inner, "configured", True):
+            return self.inner.send(result)  # says why it is skipped; nothing to record
+
+        log = self._log
+        if log is not None:
+            try:
+                claim = log.claim(result.event_id, self.name)
+            except (ClientError, BotoCoreError) as exc:
+                # Better twice than never: send without the record.
+                logger.warning("delivery record unavailable", channel=self.name, event_id=result.event_id,
+                               error=str(exc))
+                log = None
+            else:
+                if not claim.granted:
+                    if claim.status == "sent":
+                        return self._note("skipped", f"already sent at {claim.at} ({claim.detail})"[:300])
+                    return self._note("skipped", f"another invocation has been sending it since {claim.at}")
+
+        try:
+            note = self.inner.send(result)
+        except Exception as exc:  # noqa: BLE001 - a broken channel must not stop the others
+            # No traceback: its frames could hold the channel's credentials. The text is scrubbed.
+            logger.error("notification channel raised", channel=self.name, event_id=result.event_id,
+                         error=f"{type(exc).__name__}: {redact(exc)}"[:500])
+            note = self._note("failed", f"{type(exc).__name__} in the {self.name} channel")
+
+        if log is not None:
+            try:
+                log.complete(result.event_id, self.name, note.status, note.detail)
+            except (ClientError, BotoCoreError) as exc:
+                logger.warning("delivery not recorded", channel=self.name, event_id=result.event_id, error=str(exc))
+        if note.status == "failed":
+            logger.warning("notification failed", channel=self.name, event_id=result.event_id, detail=note.detail)
+            count_failure(self.name)
+        return note
+
+
+def recorded(channels: list[Channel], log: DeliveryLog | None) -> list[Channel]:
+    """Wrap each channel in a :class:`RecordedChannel` sharing one delivery log."""
+    return [RecordedChannel(channel, log) for channel in channels]

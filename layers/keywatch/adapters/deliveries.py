@@ -1,0 +1,214 @@
+"""Delivery records and Slack threads, in the incidents table (or in memory when there is none).
+
+DynamoDB layout (partition key ``pk``, sort key ``sk``), see docs/TEAM.md:
+- ``pk="delivery#<event id>", sk=<channel>``: one notification. Claimed with a conditional put
+  (``status=pending``) before it is sent, then marked ``sent`` or ``failed``. A Lambda retry of the
+  same event finds ``sent`` and does not send again; a ``failed`` one (or a ``pending`` claim older
+  than a Lambda can run, left by a crash) may be claimed again, so nothing is lost either.
+- ``pk="thread#<key ARN>", sk="slack"``: the Slack message (``channel``, ``ts``) that opened the
+  key's current incident; later messages about the key are posted in its thread. Deleted when the
+  key recovers, so the next incident starts a thread of its own.
+
+Items carry ``expires_at`` (epoch seconds) for a TTL, should the table enable one.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
+
+from botocore.exceptions import ClientError
+from keywatch.adapters.aws import AwsClients, error_code
+from keywatch.iam import needs
+
+STALE_CLAIM_SECONDS = 960  # longer than a Lambda can run (900 s): the claimant is gone
+DELIVERY_TTL_SECONDS = 90 * 24 * 3600
+THREAD_TTL_SECONDS = 180 * 24 * 3600
+
+Final = Literal["sent", "failed", "skipped"]
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The answer to "may I send this?": ``granted``, or what the existing record says."""
+
+    granted: bool
+    status: str | None = None
+    at: str | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Thread:
+    channel: str
+    ts: str
+
+
+class DeliveryLog(Protocol):
+    def claim(self, event_id: str, channel: str) -> Claim: ...
+    def complete(self, event_id: str, channel: str, status: Final, detail: str) -> None: ...
+
+
+class ThreadStore(Protocol):
+    def thread(self, key_arn: str) -> Thread | None: ...
+    def save_thread(self, key_arn: str, thread: Thread) -> bool: ...
+    def close_thread(self, key_arn: str) -> None: ...
+
+
+def _claimable(item: dict[str, Any] | None, now: float) -> bool:
+    if item is None:
+        return True
+    status = item.get("status")
+    if status in ("failed", "skipped"):
+        return True
+    return status == "pending" and float(item.get("claimed_at", 0)) < now - STALE_CLAIM_SECONDS
+
+
+class MemoryDeliveries:
+    """Both stores in process memory: the CLI without a table, and tests. Thread-safe."""
+
+    def __init__(self, clock: Any = time.time) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.deliveries: dict[tuple[str, str], dict[str, Any]] = {}
+        self.threads: dict[str, Thread] = {}
+
+    def claim(self, event_id: str, channel: str) -> Claim:
+        now = self._clock()
+        with self._lock:
+            item = self.deliveries.get((event_id, channel))
+            if not _claimable(item, now):
+                assert item is not None
+                return Claim(False, item["status"], item.get("at"), item.get("detail", ""))
+            self.deliveries[(event_id, channel)] = {"status": "pending", "claimed_at": now, "at": _iso(now)}
+            return Claim(True)
+
+    def complete(self, event_id: str, channel: str, status: Final, detail: str) -> None:
+        now = self._clock()
+        with self._lock:
+            self.deliveries[(event_id, channel)] = {"status": status, "claimed_at": now, "at": _iso(now),
+                                                    "detail": detail}
+
+    def thread(self, key_arn: str) -> Thread | None:
+        with self._lock:
+            return self.threads.get(key_arn)
+
+    def save_thread(self, key_arn: str, thread: Thread) -> bool:
+        with self._lock:
+            if key_arn in self.threads:
+                return False
+            self.threads[key_arn] = thread
+            return True
+
+    def close_thread(self, key_arn: str) -> None:
+        with self._lock:
+            self.threads.pop(key_arn, None)
+
+
+class DynamoDeliveries:
+    """Both stores in the incidents table. Claims and thread openings are conditional puts."""
+
+    def __init__(self, clients: AwsClients, table_name: str, region: str, clock: Any = time.time) -> None:
+        self._clients = clients
+        self.table_name = table_name
+        self._region = region
+        self._clock = clock
+
+    @property
+    def _db(self) -> Any:
+        return self._clients.home_client("dynamodb", self._region)
+
+    @staticmethod
+    def _key(pk: str, sk: str) -> dict[str, Any]:
+        return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+    @needs("dynamodb:GetItem", scope="state")
+    def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
+        raw = self._db.get_item(TableName=self.table_name, Key=self._key(pk, sk), ConsistentRead=True).get("Item")
+        if not raw:
+            return None
+        return {name: (value.get("S") if "S" in value else value.get("N")) for name, value in raw.items()}
+
+    @needs("dynamodb:PutItem", scope="state")
+    def _put_if(self, item: dict[str, Any], condition: str, names: dict[str, str] | None = None,
+                values: dict[str, Any] | None = None) -> bool:
+        args: dict[str, Any] = {"TableName": self.table_name, "Item": item, "ConditionExpression": condition}
+        if names:
+            args["ExpressionAttributeNames"] = names
+        if values:
+            args["ExpressionAttributeValues"] = values
+        try:
+            self._db.put_item(**args)
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    @needs("dynamodb:UpdateItem", scope="state")
+    def _update(self, pk: str, sk: str, values: dict[str, Any]) -> None:
+        names = {f"#{name}": name for name in values}
+        self._db.update_item(
+            TableName=self.table_name, Key=self._key(pk, sk),
+            UpdateExpression="SET " + ", ".join(f"#{name} = :{name}" for name in values),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={f":{name}": value for name, value in values.items()},
+        )
+
+    @needs("dynamodb:DeleteItem", scope="state")
+    def _delete(self, pk: str, sk: str) -> None:
+        self._db.delete_item(TableName=self.table_name, Key=self._key(pk, sk))
+
+    # --- deliveries -------------------------------------------------------------------------------
+
+    def claim(self, event_id: str, channel: str) -> Claim:
+        now = self._clock()
+        pk = f"delivery#{event_id}"
+        item = {
+            **self._key(pk, channel), "status": {"S": "pending"}, "claimed_at": {"N": str(int(now))},
+            "at": {"S": _iso(now)}, "expires_at": {"N": str(int(now) + DELIVERY_TTL_SECONDS)},
+        }
+        granted = self._put_if(
+            item,
+            "attribute_not_exists(pk) OR #status IN (:failed, :skipped) "
+            "OR (#status = :pending AND claimed_at < :stale)",
+            names={"#status": "status"},
+            values={":failed": {"S": "failed"}, ":skipped": {"S": "skipped"}, ":pending": {"S": "pending"},
+                    ":stale": {"N": str(int(now) - STALE_CLAIM_SECONDS)}},
+        )
+        if granted:
+            return Claim(True)
+        found = self._get(pk, channel) or {}
+        return Claim(False, found.get("status"), found.get("at"), found.get("detail") or "")
+
+    def complete(self, event_id: str, channel: str, status: Final, detail: str) -> None:
+        now = self._clock()
+        self._update(f"delivery#{event_id}", channel, {
+            "status": {"S": status}, "at": {"S": _iso(now)}, "claimed_at": {"N": str(int(now))},
+            "detail": {"S": detail[:1000] or "-"},
+        })
+
+    # --- threads ----------------------------------------------------------------------------------
+
+    def thread(self, key_arn: str) -> Thread | None:
+        item = self._get(f"thread#{key_arn}", "slack")
+        if not item or not item.get("ts") or not item.get("channel"):
+            return None
+        return Thread(channel=str(item["channel"]), ts=str(item["ts"]))
+
+    def save_thread(self, key_arn: str, thread: Thread) -> bool:
+        """Remember the message that opened the key's incident. The first writer wins."""
+        now = self._clock()
+        item = {**self._key(f"thread#{key_arn}", "slack"), "ts": {"S": thread.ts}, "channel": {"S": thread.channel},
+                "at": {"S": _iso(now)}, "expires_at": {"N": str(int(now) + THREAD_TTL_SECONDS)}}
+        return self._put_if(item, "attribute_not_exists(pk)")
+
+    def close_thread(self, key_arn: str) -> None:
+        self._delete(f"thread#{key_arn}", "slack")
