@@ -4,8 +4,8 @@ An account that denies access or throttles fails its own message only (ReportBat
 the others in the batch are swept and deleted from the queue.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: the record model's annotations must be real types, since Lambda
+# (and the tests) load this file as a bare module that pydantic can't resolve names in later.
 from functools import cache
 from typing import Any
 

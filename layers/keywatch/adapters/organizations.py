@@ -34,4 +34,6 @@ class OrganizationsGateway:
             raise
         except BotoCoreError as exc:
             raise OrganizationsUnavailable(f"ListAccounts: {exc}") from exc
+        if not found:  # an organization always holds its management account; moto answers [] without one
+            raise OrganizationsUnavailable("ListAccounts returned no active account")
         return sorted(dict.fromkeys(found))
