@@ -163,7 +163,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not paths:
         raise CliError(f"no sample events in {events_dir}")
     if not args.json:
-        print_demo_intro(default_fleet(), len(paths))
+        print_demo_intro(default_fleet(), len(paths), args.mode)
     printer = None if args.json else (lambda path, result, _e: print_result(path, result, show_message=True))
     results, status = run_replay(paths, default_fleet(), False, args.mode, printer)
     if args.json:

@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from keywatch.models import EventResult, Outcome
+from keywatch.models import EventResult, Mode, Outcome
 from keywatch.notify import text
 from rich.console import Console
 from rich.markup import escape
@@ -58,10 +58,15 @@ def print_result(path: str, result: EventResult, show_message: bool = False) -> 
                             border_style="dim", expand=False))
 
 
-def print_demo_intro(fleet: Path, count: int) -> None:
+def print_demo_intro(fleet: Path, count: int, mode: Mode) -> None:
+    hint = {
+        Mode.NOTIFY: "Mode notify: alerts only. Try --mode dry-run to see the plan, or --mode enforce to act.",
+        Mode.DRY_RUN: "Mode dry-run: actions are planned, nothing is changed.",
+        Mode.ENFORCE: "Mode enforce: protect and unmount policies act on the simulated estate.",
+    }[mode]
     console.print(Panel(
         f"Simulated AWS estate from [bold]{escape(str(fleet))}[/] (moto, in-process: no AWS account is used).\n"
-        f"Replaying {count} sample KMS events through the same code the Lambda runs.",
+        f"Replaying {count} sample KMS events through the same code the Lambda runs.\n{hint}",
         title="keywatch demo", title_align="left", expand=False))
 
 
