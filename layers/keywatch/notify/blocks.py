@@ -244,7 +244,7 @@ def _actor_block(result: EventResult) -> dict[str, Any]:
         ("Who", _who(result)),
         ("When", when),
         ("Source IP", code(actor.source_ip, 128) if actor and actor.source_ip else ""),
-        ("User agent", escape(actor.user_agent, AGENT_CHARS) if actor and actor.user_agent else ""),
+        ("User agent", code(actor.user_agent, AGENT_CHARS) if actor and actor.user_agent else ""),
     ])
 
 

@@ -47,16 +47,15 @@ class SnsChannel:
 
 
 def count_failure(channel: str) -> None:
-    """Emit ``NotificationFailed`` (Count 1) with the dimension ``channel``, at once.
+    """Emit ``NotificationFailed`` (Count 1) with the dimensions ``channel`` and ``service``, at once.
 
     Powertools' shared ``metrics`` gives one dimension set to every metric of an invocation, so a
-    per-channel dimension needs a blob of its own: same namespace and service as ``metrics``,
-    published under both {channel} and {channel, service}. Honours POWERTOOLS_METRICS_DISABLED.
+    per-channel dimension needs an EMF blob of its own (same namespace and service as ``metrics``).
+    The alarm sums the metric whatever its dimensions. Honours POWERTOOLS_METRICS_DISABLED.
     """
     provider = AmazonCloudWatchEMFProvider(namespace=metrics.provider.namespace, service=metrics.provider.service)
     provider.add_metric(name="NotificationFailed", unit=MetricUnit.Count, value=1)
     provider.add_dimension(name="channel", value=channel)
-    provider.add_dimensions(channel=channel)
     provider.flush_metrics()
 
 
