@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -23,6 +24,53 @@ class Channel(Protocol):
     def send(self, result: EventResult) -> NotificationResult: ...
 
 
+SNS_MESSAGE_BUDGET = 240_000  # bytes; SNS takes 256 KiB, message attributes and the subject included
+
+
+def _sns_size(body: str, document: dict) -> int:
+    """What :meth:`SnsPublisher.publish` will send: the text twice and the JSON five times, JSON-encoded."""
+    as_json = json.dumps(json.dumps(document, default=str))
+    return 2 * len(json.dumps(body).encode()) + 5 * len(as_json.encode()) + 200
+
+
+def _keep_items(body: str, keep: int) -> str:
+    """The text with at most ``keep`` items ("  - ...") in each list, and "... and N more" after them."""
+    out: list[str] = []
+    run: list[str] = []
+    for line in [*body.splitlines(), ""]:
+        if line.startswith("  - "):
+            run.append(line)
+            continue
+        if run:
+            out += run[:keep]
+            if len(run) > keep:
+                out.append(f"  ... and {len(run) - keep} more (listed in the incident record)")
+            run = []
+        out.append(line)
+    return "\n".join(out[:-1])
+
+
+def fit_for_sns(result: EventResult) -> tuple[str, dict]:
+    """The e-mail text and the JSON document of ``result``, summarised until they fit one SNS message.
+
+    A key used by hundreds of file systems would otherwise make Publish fail ("Message too long")
+    exactly when it matters. The first file systems and actions are kept, with a count of the rest
+    (``affected_truncated`` / ``actions_truncated`` in the JSON, "... and more" in the text).
+    """
+    full_body, full_document = text.body(result), result.report()
+    body, document = full_body, full_document
+    keep = max(len(result.affected), len(result.actions))
+    while _sns_size(body, document) > SNS_MESSAGE_BUDGET and keep > 1:
+        keep //= 2
+        document = dict(full_document)
+        for field in ("affected", "actions"):
+            if len(full_document[field]) > keep:
+                document[field] = full_document[field][:keep]
+                document[f"{field}_truncated"] = len(full_document[field]) - keep
+        body = _keep_items(full_body, keep)
+    return body, document
+
+
 class SnsChannel:
     name = "sns"
 
@@ -38,8 +86,9 @@ class SnsChannel:
             "account": (result.event.account if result.event else None) or "unknown",
             "outcome": result.outcome.value,
         }
+        body, document = fit_for_sns(result)
         try:
-            message_id = self._publisher.publish(text.subject(result), text.body(result), result.report(), attributes)
+            message_id = self._publisher.publish(text.subject(result), body, document, attributes)
         except (ClientError, BotoCoreError) as exc:
             logger.warning("sns publish failed", topic_arn=self._publisher.topic_arn, error=str(exc))
             return NotificationResult(channel="sns", status="failed", detail=str(exc)[:300])
