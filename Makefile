@@ -24,26 +24,38 @@ $(TOOLS)/sam/bin/sam:
 $(TOOLS)/checkov/bin/checkov:
 	$(PYTHON) -m venv $(TOOLS)/checkov && $(TOOLS)/checkov/bin/pip --disable-pip-version-check -q install "checkov>=3.2"
 
-tools: $(TOOLS)/sam/bin/sam $(TOOLS)/checkov/bin/checkov ## install sam and checkov (isolated venvs)
+# Only the two commands go on PATH (not their venvs' python3 or pip), next to .venv/bin for cfn-lint.
+$(TOOLS)/bin/sam: $(TOOLS)/sam/bin/sam
+	mkdir -p $(@D) && ln -sf "$(abspath $<)" $@
+$(TOOLS)/bin/checkov: $(TOOLS)/checkov/bin/checkov
+	mkdir -p $(@D) && ln -sf "$(abspath $<)" $@
+
+tools: $(TOOLS)/bin/sam $(TOOLS)/bin/checkov ## install sam and checkov (isolated venvs)
+
+TOOL_PATH := PATH="$(abspath $(TOOLS))/bin:$(abspath $(BIN)):$$PATH"
 
 demo: install ## replay every sample event on the simulated estate
 	$(BIN)/keywatch demo
 
 test: install tools ## the whole test suite (unit, adapters on moto, end to end, template checks)
-	PATH="$(CURDIR)/$(TOOLS)/sam/bin:$(CURDIR)/$(TOOLS)/checkov/bin:$$PATH" $(BIN)/pytest
+	$(TOOL_PATH) $(BIN)/pytest
 
-lint: install ## ruff and cfn-lint
+lint: install tools ## ruff, cfn-lint, sam validate --lint, checkov
 	$(BIN)/ruff check layers functions tests benchmarks
-	$(BIN)/cfn-lint template.yaml
+	$(BIN)/cfn-lint template.yaml templates/member-account.yaml
+	$(TOOL_PATH) sam validate --lint
+	$(TOOL_PATH) checkov --quiet --compact --skip-download --framework cloudformation \
+		-f template.yaml -f templates/member-account.yaml
 
-build: tools ## sam build, without Docker
-	$(TOOLS)/sam/bin/sam build
+build: install tools ## sam build, without Docker (layers/Makefile fetches arm64 wheels with pip)
+	$(TOOL_PATH) sam build
 
 deploy: build ## sam deploy --guided
-	$(TOOLS)/sam/bin/sam deploy --guided
+	$(TOOL_PATH) sam deploy --guided
 
 bench: install ## benchmarks (figures are reported, never asserted)
 	$(BIN)/python benchmarks/bench_event.py
+	$(BIN)/python benchmarks/bench_cold_start.py
 
 clean: ## remove build output
 	rm -rf .aws-sam build dist *.egg-info
