@@ -17,9 +17,10 @@ exactly those of the event path.
 from __future__ import annotations
 
 import math
+import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar
@@ -393,9 +394,14 @@ class Sweeper:
                     self._progress(phase, count, total)
         return [(item, done[i]) for i, item in enumerate(items)]
 
-    def _list(self, target: SweepTarget) -> list[FileSystem] | TargetError:
+    def _list(self, target: SweepTarget, want: Callable[[str], None] | None = None) -> list[FileSystem] | TargetError:
+        found: list[FileSystem] = []
         try:
-            return list(self.watchdog.efs.file_systems(target.account, target.region))
+            for fs in self.watchdog.efs.file_systems(target.account, target.region):
+                found.append(fs)
+                if want is not None and classify(fs) == "key" and (arn := key_arn_of(fs, {})):
+                    want(arn)
+            return found
         except SWEEP_ERRORS as exc:
             logger.warning("sweep target failed", account=target.account, region=target.region, error=str(exc))
             metrics.add_metric(name="SweepAccountFailed", unit="Count", value=1)
@@ -437,18 +443,21 @@ class Sweeper:
         sweep_id = sweep_id or sweep_id_for(started)
         targets = list(dict.fromkeys(targets))
 
-        # 1. every file system, per account and Region: ceil(N/100) calls each
-        listed = self._map("file systems", self._list, targets)
-        errors = [r for _, r in listed if isinstance(r, TargetError)]
-        per_target = [r for _, r in listed if not isinstance(r, TargetError)]
-        file_systems = [fs for found in per_target for fs in found]
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="sweep-keys") as pool:
+            keys = _KeyLookups(pool, self._lookup, self._progress)
+            # 1. every file system, per account and Region: ceil(N/100) calls each. Each distinct key is
+            #    looked up as soon as a page names it, while the next pages are still being listed.
+            listed = self._map("file systems", lambda target: self._list(target, keys.want), targets)
+            errors = [r for _, r in listed if isinstance(r, TargetError)]
+            per_target = [r for _, r in listed if not isinstance(r, TargetError)]
+            file_systems = [fs for found in per_target for fs in found]
 
-        # 2. aliases, only where a file system stores one (EFS itself stores key ARNs)
-        alias_maps = dict(self._map("aliases", self._aliases, sorted(alias_locations(file_systems))))
+            # 2. aliases, only where a file system stores one (EFS itself stores key ARNs)
+            alias_maps = dict(self._map("aliases", self._aliases, sorted(alias_locations(file_systems))))
 
-        # 3. each distinct key once
-        arns = sorted({arn for fs in file_systems if (arn := key_arn_of(fs, alias_maps))})
-        lookups = dict(self._map("keys", self._lookup, arns))
+            # 3. each distinct key once
+            arns = sorted({arn for fs in file_systems if (arn := key_arn_of(fs, alias_maps))})
+            lookups = keys.results(arns)
 
         # 4. findings (pure)
         now = self._clock()
@@ -573,6 +582,39 @@ class Sweeper:
                                                      file_systems=[fs.file_system_id for fs in affected],
                                                      notifications=result.notifications))
             report.summary.countdowns_sent += 1
+
+
+class _KeyLookups:
+    """Each distinct key looked up once, in the background, as soon as the sweep first sees it."""
+
+    def __init__(self, pool: ThreadPoolExecutor, lookup: Callable[[str], KeyLookup],
+                 progress: ProgressCallback | None) -> None:
+        self._pool = pool
+        self._lookup = lookup
+        self._progress = progress
+        self._futures: dict[str, Future[KeyLookup]] = {}
+        self._done = 0
+        self._lock = threading.Lock()
+
+    def want(self, key_arn: str) -> None:
+        with self._lock:
+            if key_arn in self._futures:
+                return
+            future = self._pool.submit(self._lookup, key_arn)
+            self._futures[key_arn] = future
+        future.add_done_callback(self._tick)
+
+    def _tick(self, _: Future[KeyLookup]) -> None:
+        with self._lock:
+            self._done += 1
+            done, total = self._done, len(self._futures)
+        if self._progress:
+            self._progress("keys", done, total)
+
+    def results(self, key_arns: Sequence[str]) -> dict[str, KeyLookup]:
+        for arn in key_arns:
+            self.want(arn)
+        return {arn: self._futures[arn].result() for arn in key_arns}
 
 
 def countdown_result(event: KeyEvent, key: KeyInfo, affected: Sequence[FileSystem], days_left: int) -> EventResult:
