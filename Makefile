@@ -57,5 +57,13 @@ bench: install ## benchmarks (figures are reported, never asserted)
 	$(BIN)/python benchmarks/bench_event.py
 	$(BIN)/python benchmarks/bench_cold_start.py
 
+# Cloud Custodian lives in a venv of its own (its pins clash with ours); only the sweep benchmark runs it.
+$(TOOLS)/c7n/bin/custodian:
+	$(PYTHON) -m venv $(TOOLS)/c7n && $(TOOLS)/c7n/bin/pip --disable-pip-version-check -q install "c7n>=0.9.40"
+
+.PHONY: bench-sweep
+bench-sweep: install $(TOOLS)/c7n/bin/custodian ## the sweep: 1k/10k file systems, 20 accounts, vs Cloud Custodian
+	$(BIN)/python benchmarks/bench_sweep.py --custodian $(TOOLS)/c7n/bin/custodian
+
 clean: ## remove build output
 	rm -rf .aws-sam build dist *.egg-info

@@ -1,0 +1,473 @@
+"""Sweep benchmarks: how long a full audit takes, how many AWS calls it makes, and Cloud Custodian side by side.
+
+Scenarios
+- one account, 1,000 and 10,000 file systems (simulated estate, moto in-process), one key per 50 file systems,
+  a tenth of the keys Disabled and a tenth PendingDeletion;
+- 20 accounts x 2 Regions, entered through the assumed read role (simulated estate);
+- keywatch vs Cloud Custodian asking the same question -- which EFS file systems sit on a KMS key that is not
+  Enabled -- of the SAME simulated account, served by a local moto server (127.0.0.1, random free port):
+  2,000 encrypted file systems on 60 keys (6 Disabled, 6 PendingDeletion) plus 40 unencrypted or on the AWS
+  managed key. Both run as the command a person would type, in their own process:
+      keywatch sweep --aws --regions us-east-1 --json
+      custodian run -s OUT --region us-east-1 --cache-period 0 policy.yml   (resource: efs, filter kms-key
+                                                                              KeyState ne Enabled)
+  API calls are counted by the moto server itself (a WSGI middleware that reads X-Amz-Target, the query
+  Action, or the REST route), so both tools are measured with the same yardstick. keywatch's own count
+  (clients.calls, in its summary) is reported next to it as a cross-check.
+
+Fairness: moto answers DescribeFileSystems with 10 items per page when the caller gives no MaxItems; AWS
+answers 100. keywatch asks for 100, Custodian asks for nothing, so the server is patched to AWS's default
+(100) -- otherwise Custodian would pay 10x the pages for a moto quirk. Custodian runs in its own venv (its
+pins clash with ours): `make bench-sweep` installs it into .tools/c7n.
+
+Goals (reported, never asserted): the same findings as Custodian, half its time or less, and no more calls
+than the floor: ceil(N/100) DescribeFileSystems per account-Region + 2 per distinct key (+ sts/organizations).
+
+    python benchmarks/bench_sweep.py [--sizes 1000,10000] [--runs 3] [--custodian .tools/c7n/bin/custodian]
+                                     [--skip-custodian] [--skip-simulated]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import math
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "sweep.json"
+KEYWATCH = ROOT / ".venv" / "bin" / "keywatch"
+DEFAULT_CUSTODIAN = ROOT / ".tools" / "c7n" / "bin" / "custodian"
+ACCOUNT, REGION = "123456789012", "us-east-1"
+EFS_PRINCIPAL = "elasticfilesystem.amazonaws.com"
+GRANT_CONTEXT = "aws:elasticfilesystem:filesystem:id"
+
+POLICY = """\
+policies:
+  - name: efs-key-not-enabled
+    resource: efs
+    filters:
+      - type: kms-key
+        key: KeyState
+        op: ne
+        value: Enabled
+"""
+
+
+def key_id(n: int) -> str:
+    return str(uuid.UUID(int=0x5EED_0000_0000_4000_8000_0000_0000_0000 + n))
+
+
+def key_state(i: int) -> str:
+    return {0: "Disabled", 1: "PendingDeletion"}.get(i % 10, "Enabled")
+
+
+def floor(pages_per_target: list[int], keys: int) -> int:
+    return sum(max(1, math.ceil(n / 100)) for n in pages_per_target) + 2 * keys
+
+
+def estate_calls(calls: dict[str, int]) -> int:
+    return sum(n for name, n in calls.items() if name.split(":")[0] in ("efs", "kms", "elasticfilesystem"))
+
+
+# --- simulated estates (moto in-process) -----------------------------------------------------------------------
+
+
+def one_account_fleet(n: int) -> dict[str, Any]:
+    keys = [{"id": key_id(i), "state": key_state(i)} for i in range(max(2, n // 50))]
+    systems: list[dict[str, Any]] = []
+    for i in range(n):
+        if i % 50 == 48:
+            systems.append({"name": f"fs{i:05d}", "encrypted": False})
+        elif i % 50 == 49:
+            systems.append({"name": f"fs{i:05d}", "encrypted": True})  # AWS managed key
+        else:
+            systems.append({"name": f"fs{i:05d}", "key": keys[i % len(keys)]["id"]})
+    return {"accounts": [{"id": "111122223333", "regions": {REGION: {"keys": keys, "file_systems": systems}}}]}
+
+
+def multi_account_fleet(accounts: int, regions: list[str], per_target: int) -> dict[str, Any]:
+    fleet: list[dict[str, Any]] = []
+    for a in range(accounts):
+        account = f"{210000000000 + a:012d}"
+        spec: dict[str, Any] = {}
+        for r, region in enumerate(regions):
+            base = (a * len(regions) + r) * 2
+            keys = [{"id": key_id(base)}, {"id": key_id(base + 1), "state": "Disabled" if a % 2 else "Enabled"}]
+            spec[region] = {"keys": keys, "file_systems": [
+                {"name": f"fs{i:03d}", "key": keys[i % 2]["id"]} for i in range(per_target)]}
+        fleet.append({"id": account, "regions": spec})
+    return {"accounts": fleet}
+
+
+def simulated(label: str, fleet: dict[str, Any], runs: int) -> dict[str, Any]:
+    from keywatch.config import Settings
+    from keywatch.runtime import build_watchdog
+    from keywatch.simulator import Estate, Fleet, simulated_aws
+    from keywatch.sweep import Sweeper, targets_for
+
+    with simulated_aws(), moto_like_aws():
+        t0 = time.perf_counter()
+        estate = Estate.build(Fleet.model_validate(fleet))
+        built = time.perf_counter() - t0
+        watchdog = build_watchdog(estate.settings(Settings()), estate.clients)
+        targets = targets_for(watchdog.settings.accounts, watchdog.settings.regions)
+        walls, reports = [], []
+        for _ in range(runs):
+            sweeper = Sweeper(watchdog)
+            t0 = time.perf_counter()
+            reports.append(sweeper.run(targets))
+            walls.append(time.perf_counter() - t0)
+    first, last = reports[0].summary, reports[-1].summary
+    row = {
+        "scenario": label, "file_systems": first.file_systems, "distinct_keys": first.distinct_keys,
+        "accounts": first.accounts, "regions": first.regions, "findings": first.findings,
+        "build_seconds": round(built, 2),
+        "first_sweep_seconds": round(walls[0], 3),
+        "repeat_sweep_seconds_median": round(statistics.median(walls[1:]), 3) if runs > 1 else None,
+        "estate_calls": estate_calls(last.api_calls), "floor": last.api_call_floor,
+        "calls_first_sweep": first.api_calls, "calls_repeat_sweep": last.api_calls,
+        "incidents_opened": first.incidents_opened, "countdowns_sent": first.countdowns_sent,
+    }
+    print(f"  {label}: {row['file_systems']} file systems, {row['distinct_keys']} keys, "
+          f"first sweep {row['first_sweep_seconds']}s, estate calls {row['estate_calls']} (floor {row['floor']})",
+          file=sys.stderr)
+    return row
+
+
+# --- the moto server, counting every request ----------------------------------------------------------------------
+
+REST_ROUTES = [
+    ("GET", re.compile(r"^/2015-02-01/file-systems/?$"), "efs:DescribeFileSystems"),
+    ("POST", re.compile(r"^/2015-02-01/file-systems/?$"), "efs:CreateFileSystem"),
+    ("GET", re.compile(r"^/2015-02-01/mount-targets"), "efs:DescribeMountTargets"),
+    ("GET", re.compile(r"^/2015-02-01/resource-tags/"), "efs:ListTagsForResource"),
+]
+SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
+
+
+class Counting:
+    """WSGI middleware: count requests as "<service>:<Action>"."""
+
+    def __init__(self, app: Callable[..., Any]) -> None:
+        self.app = app
+        self.calls: Counter[str] = Counter()
+        self.latency = 0.0  # seconds added to every AWS call: the round trip a real endpoint costs
+        self._lock = threading.Lock()
+
+    def classify(self, environ: dict[str, Any]) -> str | None:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/moto-api"):
+            return None
+        match = SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+        service = match.group(1) if match else "unknown"
+        if service == "elasticfilesystem":
+            service = "efs"
+        target = environ.get("HTTP_X_AMZ_TARGET")
+        if target:
+            return f"{service}:{target.rsplit('.', 1)[-1]}"
+        action = parse_qs(environ.get("QUERY_STRING", "")).get("Action")
+        if not action and environ.get("REQUEST_METHOD") == "POST":
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length) if length else b""
+            environ["wsgi.input"] = io.BytesIO(body)
+            if b"Action=" in body:
+                action = parse_qs(body.decode(errors="replace")).get("Action")
+        if action:
+            return f"{service}:{action[0]}"
+        for method, route, name in REST_ROUTES:
+            if environ.get("REQUEST_METHOD") == method and route.match(path):
+                return name
+        return f"{service}:{environ.get('REQUEST_METHOD')} {path}"
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        name = self.classify(environ)
+        if name:
+            with self._lock:
+                self.calls[name] += 1
+            if self.latency:
+                time.sleep(self.latency)  # releases the GIL: concurrent callers overlap, as with AWS
+        return self.app(environ, start_response)
+
+    def take(self) -> dict[str, int]:
+        with self._lock:
+            taken = dict(sorted(self.calls.items()))
+            self.calls.clear()
+        return taken
+
+
+@contextmanager
+def moto_like_aws() -> Iterator[None]:
+    """Two moto quirks AWS doesn't have, removed for both tools alike.
+
+    - DescribeFileSystems without MaxItems: moto answers 10 per page, AWS 100 (Custodian passes none);
+    - each page's marker is an MD5 of the JSON of every remaining file system, which makes paging O(N^2).
+    """
+    from moto.efs.models import EFSBackend
+    from moto.efs.responses import EFSResponse
+
+    original_param, original_marker = EFSResponse._get_int_param, EFSBackend._mark_description
+
+    def aws_page_size(self: Any, name: str, if_none: Any = None) -> Any:
+        return original_param(self, name, 100 if name == "MaxItems" and if_none == 10 else if_none)
+
+    def marker(self: Any, corpus: list[Any], max_items: int) -> str | None:
+        if max_items >= len(corpus):
+            return None
+        token = uuid.uuid4().hex
+        self.next_markers[token] = corpus[max_items:]
+        return token
+
+    EFSResponse._get_int_param = aws_page_size  # type: ignore[method-assign]
+    EFSBackend._mark_description = marker  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        EFSResponse._get_int_param = original_param  # type: ignore[method-assign]
+        EFSBackend._mark_description = original_marker  # type: ignore[method-assign]
+
+
+@contextmanager
+def moto_server() -> Iterator[tuple[str, Counting]]:
+    """A moto server on 127.0.0.1 (random free port) whose every request is counted."""
+    from moto.moto_server.threaded_moto_server import MotoRequestHandler, ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from werkzeug.serving import make_server
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    counting = Counting(DomainDispatcherApplication(create_backend_app))
+
+    class CountingMotoServer(ThreadedMotoServer):
+        def _server_entry(self) -> None:
+            self._server = make_server(self._ip_address, self._port, counting, True,
+                                       request_handler=MotoRequestHandler)
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    server = CountingMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    with moto_like_aws():
+        server.start()
+        host, port = server.get_host_and_port()
+        try:
+            yield f"http://{host}:{port}", counting
+        finally:
+            server.stop()
+
+
+def populate(endpoint: str, n: int, keys: int) -> dict[str, Any]:
+    """Build the account through boto3 only; returns what a correct audit must find."""
+    import boto3
+
+    session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
+                            region_name=REGION)
+    kms = session.client("kms", endpoint_url=endpoint)
+    efs = session.client("efs", endpoint_url=endpoint)
+    arns, bad = [], set()
+    for i in range(keys):
+        meta = kms.create_key(Description=f"bench key {i}")["KeyMetadata"]
+        arns.append(meta["Arn"])
+        if key_state(i) == "Disabled":
+            kms.disable_key(KeyId=meta["KeyId"])
+        elif key_state(i) == "PendingDeletion":
+            kms.schedule_key_deletion(KeyId=meta["KeyId"], PendingWindowInDays=30)
+        if key_state(i) != "Enabled":
+            bad.add(meta["Arn"])
+
+    def make(i: int) -> tuple[str, str | None]:
+        args: dict[str, Any] = {"CreationToken": f"bench-{i}", "Tags": [{"Key": "Name", "Value": f"fs{i:05d}"}]}
+        key = None
+        if i < n:
+            key = arns[i % keys]
+            args.update(Encrypted=True, KmsKeyId=key)
+        else:
+            args["Encrypted"] = i % 2 == 0  # AWS managed key, or unencrypted
+        fs_id = efs.create_file_system(**args)["FileSystemId"]
+        if key:
+            kms.create_grant(KeyId=key, GranteePrincipal=EFS_PRINCIPAL, Operations=["Decrypt", "Encrypt"],
+                             Constraints={"EncryptionContextSubset": {GRANT_CONTEXT: fs_id}})
+        return fs_id, key
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        made = list(pool.map(make, range(n + 40)))
+    return {"at_risk": sorted(fs for fs, key in made if key in bad), "file_systems": len(made), "keys": keys}
+
+
+def tool_env(endpoint: str, home: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KEYWATCH_", "AWS_"))}
+    env.update(AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+               AWS_DEFAULT_REGION=REGION, HOME=home, POWERTOOLS_LOG_LEVEL="WARNING")
+    return env
+
+
+def run_keywatch(env: dict[str, str]) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    done = subprocess.run([str(KEYWATCH), "sweep", "--aws", "--regions", REGION, "--json"], env=env,
+                          capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise RuntimeError(f"keywatch failed ({done.returncode}): {done.stderr[-2000:]}")
+    report = json.loads(done.stdout)
+    return {"wall": wall, "own": report["summary"]["duration_seconds"],
+            "found": sorted(f["file_system_id"] for f in report["findings"] if f["problem"] == "key_state"),
+            "self_counted": report["summary"]["api_calls"], "floor": report["summary"]["api_call_floor"]}
+
+
+def run_custodian(custodian: Path, env: dict[str, str], workdir: Path) -> dict[str, Any]:
+    out = Path(tempfile.mkdtemp(dir=workdir))
+    policy = workdir / "policy.yml"
+    policy.write_text(POLICY)
+    t0 = time.perf_counter()
+    done = subprocess.run([str(custodian), "run", "-s", str(out), "--region", REGION, "--cache-period", "0",
+                           str(policy)], env=env, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise RuntimeError(f"custodian failed ({done.returncode}): {done.stderr[-2000:]}")
+    own = re.search(r"count:\d+ time:([\d.]+)", done.stderr)
+    resources = json.loads((out / "efs-key-not-enabled" / "resources.json").read_text())
+    return {"wall": wall, "own": float(own.group(1)) if own else None,
+            "found": sorted(r["FileSystemId"] for r in resources)}
+
+
+def versus_custodian(custodian: Path, n: int, keys: int, runs: int, latencies_ms: list[int]) -> dict[str, Any]:
+    out: dict[str, Any] = {"by_latency": []}
+    with tempfile.TemporaryDirectory() as tmp, moto_server() as (endpoint, counting):
+        t0 = time.perf_counter()
+        truth = populate(endpoint, n, keys)
+        print(f"  moto server {endpoint}: {truth['file_systems']} file systems, {keys} keys "
+              f"({time.perf_counter() - t0:.1f}s to build)", file=sys.stderr)
+        out.update(file_systems=truth["file_systems"], keys=keys, at_risk=len(truth["at_risk"]),
+                   floor=floor([truth["file_systems"]], keys))
+        env = tool_env(endpoint, tmp)
+        for latency in latencies_ms:
+            counting.latency = latency / 1000
+            results: dict[str, list[dict[str, Any]]] = {"keywatch": [], "custodian": []}
+            for i in range(runs):
+                order = ("keywatch", "custodian") if i % 2 == 0 else ("custodian", "keywatch")
+                for tool in order:
+                    counting.take()
+                    run = run_keywatch(env) if tool == "keywatch" else run_custodian(custodian, env, Path(tmp))
+                    run["calls"] = counting.take()
+                    results[tool].append(run)
+                    print(f"  {latency} ms/call, run {i + 1} {tool}: {run['wall']:.2f}s, "
+                          f"{sum(run['calls'].values())} calls, {len(run['found'])} found", file=sys.stderr)
+            out["by_latency"].append(compare(latency, truth, results))
+    return out
+
+
+def compare(latency: int, truth: dict[str, Any], results: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    kw, c7n = results["keywatch"], results["custodian"]
+
+    def side(runs_: list[dict[str, Any]]) -> dict[str, Any]:
+        own = [r["own"] for r in runs_ if r["own"] is not None]
+        return {"wall_seconds_median": round(statistics.median(r["wall"] for r in runs_), 3),
+                "wall_seconds_all": [round(r["wall"], 3) for r in runs_],
+                "own_seconds_median": round(statistics.median(own), 3) if own else None,
+                "api_calls": sum(runs_[-1]["calls"].values()), "api_calls_by_action": runs_[-1]["calls"],
+                "findings": len(runs_[-1]["found"])}
+
+    row = {"latency_ms": latency, "same_findings": all(r["found"] == truth["at_risk"] for r in kw + c7n),
+           "keywatch": side(kw), "custodian": side(c7n),
+           "keywatch_self_counted_calls": sum(kw[-1]["self_counted"].values())}
+    row["time_ratio"] = round(row["keywatch"]["wall_seconds_median"] / row["custodian"]["wall_seconds_median"], 3)
+    row["calls_ratio"] = round(row["keywatch"]["api_calls"] / row["custodian"]["api_calls"], 3)
+    return row
+
+
+# --- report -------------------------------------------------------------------------------------------------------
+
+
+def table(results: dict[str, Any]) -> str:
+    lines = []
+    if results.get("simulated"):
+        lines.append(f"{'simulated estate':<30} {'file systems':>12} {'keys':>6} {'first sweep':>12} "
+                     f"{'repeat':>8} {'EFS+KMS calls':>14} {'floor':>6}")
+        for row in results["simulated"]:
+            repeat = f"{row['repeat_sweep_seconds_median']:.2f}s" if row["repeat_sweep_seconds_median"] else "-"
+            lines.append(f"{row['scenario']:<30} {row['file_systems']:>12,} {row['distinct_keys']:>6} "
+                         f"{row['first_sweep_seconds']:>11.2f}s {repeat:>8} {row['estate_calls']:>14} "
+                         f"{row['floor']:>6}")
+    vs = results.get("versus_custodian")
+    if vs:
+        lines.append("")
+        lines.append(f"keywatch vs Cloud Custodian, same account on a moto server: {vs['file_systems']:,} file "
+                     f"systems, {vs['keys']} keys, {vs['at_risk']} at risk; "
+                     f"floor {vs['floor']} calls + sts/organizations")
+        lines.append(f"{'latency/call':<13} {'tool':<10} {'wall (median)':>14} {'own time':>9} {'API calls':>10} "
+                     f"{'findings':>9}")
+        for row in vs["by_latency"]:
+            for tool in ("keywatch", "custodian"):
+                side = row[tool]
+                own = f"{side['own_seconds_median']:.2f}s" if side["own_seconds_median"] is not None else "-"
+                lines.append(f"{str(row['latency_ms']) + ' ms':<13} {tool:<10} {side['wall_seconds_median']:>13.2f}s "
+                             f"{own:>9} {side['api_calls']:>10} {side['findings']:>9}")
+            lines.append(f"{'':<13} same findings: {row['same_findings']}; time keywatch/custodian "
+                         f"{row['time_ratio']:.2f}x (goal <= 0.50); calls {row['calls_ratio']:.2f}x")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,10000", help="file systems in the one-account scenarios")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--accounts", type=int, default=20)
+    parser.add_argument("--custodian", type=Path, default=Path(os.environ.get("CUSTODIAN", DEFAULT_CUSTODIAN)))
+    parser.add_argument("--versus-size", type=int, default=2000)
+    parser.add_argument("--versus-keys", type=int, default=60)
+    parser.add_argument("--latency-ms", default="0,20",
+                        help="round trip added to every call on the moto server, one comparison each (default 0,20)")
+    parser.add_argument("--skip-custodian", action="store_true")
+    parser.add_argument("--skip-simulated", action="store_true")
+    args = parser.parse_args()
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+    results: dict[str, Any] = {
+        "environment": {"python": platform.python_version(), "platform": platform.platform(),
+                        "cpus": os.cpu_count(), "moto": version("moto"), "boto3": version("boto3")},
+        "simulated": [],
+    }
+    if not args.skip_simulated:
+        for n in (int(s) for s in args.sizes.split(",") if s):
+            results["simulated"].append(simulated(f"one account, {n:,} fs", one_account_fleet(n), args.runs))
+        results["simulated"].append(simulated(f"{args.accounts} accounts x 2 Regions",
+                                              multi_account_fleet(args.accounts, [REGION, "eu-west-1"], 25),
+                                              args.runs))
+    if not args.skip_custodian:
+        if not args.custodian.exists():
+            print(f"bench_sweep: {args.custodian} not found (make bench-sweep installs it); use --skip-custodian",
+                  file=sys.stderr)
+            return 2
+        done = subprocess.run([str(args.custodian), "version"], capture_output=True, text=True, check=False)
+        results["environment"]["c7n"] = done.stdout.strip()
+        results["versus_custodian"] = versus_custodian(args.custodian, args.versus_size, args.versus_keys,
+                                                       args.runs, [int(x) for x in args.latency_ms.split(",")])
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(table(results))
+    print(f"\nwritten to {RESULTS.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
