@@ -4,7 +4,7 @@ DynamoDB layout (partition key ``pk``, sort key ``sk``), see docs/TEAM.md:
 - ``pk="delivery#<event id>", sk=<channel>``: one notification. Claimed with a conditional put
   (``status=pending``) before it is sent, then marked ``sent`` or ``failed``. A Lambda retry of the
   same event finds ``sent`` and does not send again; a ``failed`` one (or a ``pending`` claim older
-  than a Lambda can run, left by a crash) may be claimed again, so nothing is lost either.
+  than any delivery takes, left by a crash or a timeout) may be claimed again, so nothing is lost.
 - ``pk="thread#<key ARN>", sk="slack"``: the Slack message (``channel``, ``ts``) that opened the
   key's current incident; later messages about the key are posted in its thread. Deleted when the
   key recovers, so the next incident starts a thread of its own.
@@ -24,7 +24,10 @@ from botocore.exceptions import ClientError
 from keywatch.adapters.aws import AwsClients, error_code
 from keywatch.iam import needs
 
-STALE_CLAIM_SECONDS = 960  # longer than a Lambda can run (900 s): the claimant is gone
+# A claim still "pending" after this long was left by an invocation that died mid-send: one delivery,
+# with every retry of the policy in adapters/slack.py (4 tries of 10 s, backoff, two 30 s Retry-After
+# waits), takes under two minutes. Taking it over may send twice; leaving it would lose the message.
+STALE_CLAIM_SECONDS = 120
 DELIVERY_TTL_SECONDS = 90 * 24 * 3600
 THREAD_TTL_SECONDS = 180 * 24 * 3600
 

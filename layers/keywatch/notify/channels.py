@@ -147,6 +147,8 @@ class RecordedChannel:
                 if not claim.granted:
                     if claim.status == "sent":
                         return self._note("skipped", f"already sent at {claim.at} ({claim.detail})"[:300])
+                    logger.warning("delivery claimed by another invocation", channel=self.name,
+                                   event_id=result.event_id, claimed_at=claim.at)
                     return self._note("skipped", f"another invocation has been sending it since {claim.at}")
 
         try:

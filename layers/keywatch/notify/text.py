@@ -64,6 +64,9 @@ def next_step(result: EventResult) -> str:
         return "The key is gone: restore the file systems' data from a backup encrypted with another key."
     if result.event_name in ("RetireGrant", "RevokeGrant"):
         return "Check the EFS grant on the key (aws kms list-grants); if it is gone, contact AWS Support."
+    if state == "Enabled" and result.key_state not in (None, "Enabled"):
+        return (f"keywatch put the key back in service ({result.key_state} -> Enabled); find out who changed it "
+                "and why, before it happens again.")
     return "Check the key in the KMS console."
 
 
