@@ -10,9 +10,10 @@ connection: creating boto3 clients does not call AWS.
            cached builder the handler calls on its first event), and create the same clients
            through the client factory that initialisation built.
 
-The ratio is handler / floor in CPU time of the child (time.process_time), each the median of --runs
-processes run alternately: on a shared machine CPU time is steadier than wall time, which is
-reported too (wall_ratio). Goal: <= 1.5x.
+The ratio is handler / floor in CPU time of the child (time.process_time), each the least of --runs
+processes run alternately: other work on the machine only ever adds time, so the least is the
+steadiest estimate (as timeit advises). The ratio of the medians (median_ratio) and of wall-clock
+medians (wall_ratio) are reported too. Goal: <= 1.5x.
 Figures are reported, never asserted. Results go to benchmarks/results/cold_start.json.
 
     python benchmarks/bench_cold_start.py [--runs 9] [--importtime key_events]
@@ -185,12 +186,16 @@ def measure(name: str, runs: int, scratch: Path) -> dict[str, object]:
     def median(rows: list[dict[str, float]], key: str) -> float:
         return round(statistics.median(r[key] for r in rows), 4)
 
-    floor, handler = median(floors, "cpu"), median(handlers, "cpu")
+    def least(rows: list[dict[str, float]], key: str) -> float:
+        return round(min(r[key] for r in rows), 4)
+
+    floor, handler = least(floors, "cpu"), least(handlers, "cpu")
     return {
         "clients": list(services),
         "floor_cpu_s": floor,
         "handler_cpu_s": handler,
         "ratio": round(handler / floor, 2),
+        "median_ratio": round(median(handlers, "cpu") / median(floors, "cpu"), 2),
         "floor_wall_s": median(floors, "total"),
         "handler_wall_s": median(handlers, "total"),
         "wall_ratio": round(median(handlers, "total") / median(floors, "total"), 2),
@@ -233,7 +238,8 @@ def main() -> None:
         results = {name: measure(name, args.runs, Path(scratch)) for name in names}
     report = {
         "benchmark": "cold start: import + first-event initialisation + clients, vs import boto3 + the same clients",
-        "ratio": "handler CPU time / floor CPU time, medians (wall_ratio: the same with wall-clock time)",
+        "ratio": "handler CPU time / floor CPU time, least of the runs (median_ratio: of the medians; "
+                 "wall_ratio: of the wall-clock medians)",
         "goal_ratio": GOAL,
         "python": platform.python_version(),
         "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs",
@@ -241,13 +247,14 @@ def main() -> None:
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"{'handler':<14}{'floor ms':>10}{'handler ms':>12}{'ratio':>8}{'wall ratio':>12}"
+    print(f"{'handler':<14}{'floor ms':>10}{'handler ms':>12}{'ratio':>8}{'median':>8}{'wall':>7}"
           "  (wall ms: import / init / clients)")
     for name, r in results.items():
         parts = r["handler_parts_s"]
         assert isinstance(parts, dict)
         print(f"{name:<14}{float(r['floor_cpu_s']) * 1000:>10.0f}{float(r['handler_cpu_s']) * 1000:>12.0f}"
-              f"{r['ratio']:>7}x{r['wall_ratio']:>11}x  ({' / '.join(f'{v * 1000:.0f}' for v in parts.values())})"
+              f"{r['ratio']:>7}x{r['median_ratio']:>7}x{r['wall_ratio']:>6}x"
+              f"  ({' / '.join(f'{v * 1000:.0f}' for v in parts.values())})"
               f"{'' if r['meets_goal'] else '  above the goal of ' + str(GOAL) + 'x'}")
     print(f"written to {RESULTS.relative_to(ROOT)}")
 
