@@ -157,3 +157,20 @@ def test_given_the_deletion_date_is_close_when_built_then_days_left_counts_down(
     assert "less than a day left" in all_text(blocks.message(result, result.key.deletion_date.replace(hour=1)))
     late = result.key.deletion_date.replace(year=2027)
     assert "the waiting period is over" in all_text(blocks.message(result, late))
+
+
+def test_given_a_countdown_from_the_sweep_when_built_then_it_says_how_long_is_left_and_who_found_it() -> None:
+    from datetime import timedelta
+
+    from keywatch.models import Actor, KeyEvent, Severity
+
+    base = make_result("schedule_key_deletion")
+    event = KeyEvent(event_id="countdown-0987dcba-7d-2026-12-28", event_name="Countdown", kind="sweep",
+                     event_time=NOW, key_arn=base.key_arn, actor=Actor(type="keywatch sweep"))
+    countdown = base.model_copy(update={"event": event, "event_id": event.event_id, "event_name": "Countdown",
+                                        "severity": Severity.CRITICAL})
+    payload = blocks.message(countdown, base.key.deletion_date - timedelta(days=6, hours=2))
+    text = all_text(payload)
+    assert "CRITICAL: KMS key deletion is near" in payload["attachments"][0]["blocks"][0]["text"]["text"]
+    assert "6 days left" in text and "found by the keywatch sweep" in text
+    assert blocks.violations(payload) == []

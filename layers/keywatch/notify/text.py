@@ -20,6 +20,9 @@ HEADLINES = {
     "PutKeyPolicy": "KMS key policy changed",
     "KMS CMK Deletion": "KMS key deleted",
     "KMS Imported Key Material Expiration": "imported key material expired",
+    "Countdown": "KMS key deletion is near",
+    "Sweep": "KMS key problem found by the sweep",
+    "ManualRestore": "mount targets restored by hand",
 }
 
 
