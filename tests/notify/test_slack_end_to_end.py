@@ -126,3 +126,15 @@ def test_given_the_secret_in_secrets_manager_when_the_handler_runs_twice_then_sl
     assert all("already sent" in n.detail for n in retry.notifications)
     assert len(slack.requests) == 1
     assert demo_estate.clients.calls["secrets-manager:GetSecretValue"] >= 1
+
+
+def test_given_sns_fails_when_the_handler_runs_then_slack_is_still_sent(demo_estate: Any, slack: FakeSlack) -> None:
+    gone = demo_estate.settings(Settings()).topic_arn + "-deleted"
+    settings = demo_estate.settings(Settings()).model_copy(update={"topic_arn": gone})
+    event = parse_event(load_sample("schedule_key_deletion"))
+    demo_estate.apply(event)
+
+    result = build_watchdog(settings, demo_estate.clients, slack_webhook=slack.webhook_url).handle_event(event)
+
+    assert {n.channel: n.status for n in result.notifications} == {"sns": "failed", "slack": "sent"}
+    assert len(slack.requests) == 1
