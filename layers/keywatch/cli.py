@@ -236,7 +236,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     """Audit every encrypted file system, in-process: bounded concurrency over account x Region."""
     from botocore.exceptions import BotoCoreError, ClientError
     from keywatch.sweep import Sweeper, resolve_accounts, targets_for
-    from keywatch.sweep_render import print_sweep, sweep_progress
 
     with _watchdog(args.fleet, args.aws, args.mode) as (watchdog, _estate):
         try:
@@ -244,11 +243,19 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             regions = args.regions or watchdog.settings.regions or [watchdog.clients.home_region]
         except (ClientError, BotoCoreError) as exc:
             raise CliError(f"cannot find the accounts to sweep: {exc}") from exc
-        with sweep_progress(enabled=not args.json and sys.stderr.isatty()) as progress:
-            report = Sweeper(watchdog, workers=args.workers, progress=progress).run(targets_for(accounts, regions))
+        targets = targets_for(accounts, regions)
+        if args.json or not sys.stderr.isatty():  # the bar is for a person at a terminal, never on stdout
+            report = Sweeper(watchdog, workers=args.workers).run(targets)
+        else:
+            from keywatch.sweep_render import sweep_progress
+
+            with sweep_progress(enabled=True) as progress:
+                report = Sweeper(watchdog, workers=args.workers, progress=progress).run(targets)
     if args.json:
         print(json.dumps(report.report(), indent=2))
     else:
+        from keywatch.sweep_render import print_sweep
+
         print_sweep(report)
     for error in report.summary.errors:
         _err(f"{error.account}/{error.region}: {error.error}")

@@ -155,3 +155,32 @@ def test_given_a_moto_server_when_swept_with_aws_then_the_findings_equal_the_fle
     summary = report["summary"]
     assert summary["accounts"] == 1 and summary["unencrypted"] == 1 and summary["aws_managed"] == 1
     assert summary["api_calls"]["kms:DescribeKey"] == 3 and summary["api_calls"]["efs:DescribeFileSystems"] == 1
+
+
+class _Terminal(__import__("io").StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_given_a_terminal_when_swept_then_the_progress_bar_goes_to_stderr_only(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, fleet_file: Path) -> None:
+    terminal = _Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+
+    status = main(["sweep", "--fleet", str(fleet_file)])
+
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "keys" in terminal.getvalue()  # the bar's phases: file systems, keys
+    assert "3 file systems at risk" in out and "\x1b[?25l" not in out  # no cursor games on stdout
+
+
+def test_given_a_terminal_and_json_when_swept_then_there_is_no_progress_bar(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, fleet_file: Path) -> None:
+    terminal = _Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+
+    status = main(["sweep", "--fleet", str(fleet_file), "--json"])
+
+    assert status == 0 and terminal.getvalue() == ""
+    assert json.loads(capsys.readouterr().out)["summary"]["findings"] == 3
