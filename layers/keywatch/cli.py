@@ -46,7 +46,20 @@ def _quiet_powertools() -> None:
     logger.setLevel(os.environ["POWERTOOLS_LOG_LEVEL"])
     for handler in logger.handlers:
         if hasattr(handler, "setStream"):
-            handler.setStream(sys.stderr)
+            handler.setStream(_STDERR)
+
+
+class _CurrentStderr:
+    """Whatever ``sys.stderr`` is when a log line is written (not when the CLI started)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+_STDERR = _CurrentStderr()
 
 
 def _err(message: str) -> None:
