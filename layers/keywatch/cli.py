@@ -69,19 +69,18 @@ def _err(message: str) -> None:
 @dataclass
 class LoadedEvent:
     path: str
-    raw: dict[str, Any] | None
+    event: Any  # a KeyEvent, or None when the file could not be read or parsed
     error: str | None = None
 
 
 def load_events(paths: Sequence[str]) -> list[LoadedEvent]:
-    from keywatch.parse import InvalidEvent, load_event_file, parse_envelope
+    from keywatch.parse import InvalidEvent, load_event_file, parse_event
 
     loaded = []
     for path in paths:
         try:
-            raw = load_event_file(Path(path).read_text(encoding="utf-8"))
-            parse_envelope(raw)
-            loaded.append(LoadedEvent(path, raw))
+            event = parse_event(load_event_file(Path(path).read_text(encoding="utf-8")))
+            loaded.append(LoadedEvent(path, event))
         except OSError as exc:
             loaded.append(LoadedEvent(path, None, f"cannot read the file ({exc.strerror or exc})"))
         except UnicodeDecodeError:
@@ -120,18 +119,16 @@ def _watchdog(fleet_path: Path | None, use_aws: bool, mode: Mode,
 def run_replay(paths: Sequence[str], fleet: Path | None, use_aws: bool, mode: Mode,
                on_result: Callable[[str, EventResult, Any], None] | None = None,
                slack_webhook: str | None = None) -> tuple[list[EventResult], int]:
-    from keywatch.parse import parse_envelope, to_key_event
-
     loaded = load_events(paths)
     status = EXIT_OK
     results: list[EventResult] = []
     with _watchdog(fleet, use_aws, mode, slack_webhook) as (watchdog, estate):
         for item in loaded:
-            if item.raw is None:
+            if item.event is None:
                 _err(f"{item.path}: {item.error}")
                 status = EXIT_INPUT
                 continue
-            event = to_key_event(parse_envelope(item.raw))
+            event = item.event
             try:
                 if estate is not None:
                     estate.apply(event)
@@ -190,12 +187,10 @@ def _prepare(watchdog: Any, estate: Any, replay: Sequence[str]) -> None:
     """For restore/incidents on a simulated estate: replay events first, so there is something to see."""
     if not replay:
         return
-    from keywatch.parse import parse_envelope, to_key_event
-
     for item in load_events(replay):
-        if item.raw is None:
+        if item.event is None:
             raise CliError(f"{item.path}: {item.error}")
-        event = to_key_event(parse_envelope(item.raw))
+        event = item.event
         if estate is not None:
             estate.apply(event)
         watchdog.handle_event(event)
