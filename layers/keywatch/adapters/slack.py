@@ -18,7 +18,6 @@ import ipaddress
 import json
 import logging
 import random
-import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -28,6 +27,7 @@ from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvi
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from keywatch.adapters.aws import AwsClients
 from keywatch.iam import needs
+from keywatch.redaction import _SECRETS, redact
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry import (
@@ -61,40 +61,6 @@ class SlackDeliveryError(RuntimeError):
         super().__init__(redact(message))
         self.code = code
         self.auth = auth
-
-
-# --- secrets never leave ------------------------------------------------------------------------
-
-_SHAPES = re.compile(
-    r"https?://[^\s\"'<>]*/(?:services|workflows|triggers)/[^\s\"'<>]+"  # webhook URLs
-    r"|xox[a-z]-[A-Za-z0-9-]+"  # tokens
-)
-
-
-class _Secrets:
-    def __init__(self) -> None:
-        self._known: set[str] = set()
-        self._lock = threading.Lock()
-
-    def add(self, secret: str) -> None:
-        if secret:
-            with self._lock:
-                self._known.add(secret)
-
-    def redact(self, text: str) -> str:
-        with self._lock:
-            known = sorted(self._known, key=len, reverse=True)
-        for secret in known:
-            text = text.replace(secret, "[redacted]")
-        return _SHAPES.sub("[redacted]", text)
-
-
-_SECRETS = _Secrets()
-
-
-def redact(text: object) -> str:
-    """``text`` with every Slack secret keywatch has seen (and anything shaped like one) removed."""
-    return _SECRETS.redact(str(text))
 
 
 class _RedactingFilter(logging.Filter):

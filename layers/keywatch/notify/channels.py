@@ -9,13 +9,24 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 from botocore.exceptions import BotoCoreError, ClientError
 from keywatch.adapters.deliveries import DeliveryLog
-from keywatch.adapters.slack import redact
 from keywatch.adapters.sns import SnsPublisher
 from keywatch.models import EventResult, NotificationResult, Outcome
 from keywatch.notify import text
 from keywatch.observability import logger, metrics
+from keywatch.redaction import redact
 
 NOTIFIED_OUTCOMES = frozenset({Outcome.ALERT, Outcome.RESOLVED})
+SLACK_NOT_CONFIGURED = "Slack is not configured (set KEYWATCH_SLACK_SECRET, or pass --slack-webhook)"
+
+
+class UnconfiguredSlack:
+    """Slack when no webhook or token is configured: reports ``skipped`` and never imports slack-sdk."""
+
+    name = "slack"
+    configured = False
+
+    def send(self, result: EventResult) -> NotificationResult:
+        return NotificationResult(channel="slack", status="skipped", detail=SLACK_NOT_CONFIGURED)
 
 
 class Channel(Protocol):

@@ -19,9 +19,8 @@ from keywatch.adapters.slack import (
 )
 from keywatch.models import EventResult, NotificationResult, Outcome
 from keywatch.notify import blocks
+from keywatch.notify.channels import SLACK_NOT_CONFIGURED as NOT_CONFIGURED
 from keywatch.observability import logger
-
-NOT_CONFIGURED = "Slack is not configured (set KEYWATCH_SLACK_SECRET, or pass --slack-webhook)"
 
 
 class TargetSource(Protocol):
