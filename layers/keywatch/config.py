@@ -19,6 +19,7 @@ def _csv(value: str | None) -> list[str]:
 
 class Settings(BaseModel):
     mode: Mode = Mode.NOTIFY
+    home_account: str | None = Field(default=None, pattern=r"^\d{12}$", description="saves an STS call per cold start")
     topic_arn: str | None = None
     slack_secret: str | None = Field(default=None, description="Secrets Manager ARN or SSM parameter name")
     slack_channel: str | None = None
@@ -52,6 +53,7 @@ class Settings(BaseModel):
         env = os.environ if env is None else env
         raw = {
             "mode": env.get("KEYWATCH_MODE") or Mode.NOTIFY.value,
+            "home_account": env.get("KEYWATCH_HOME_ACCOUNT") or None,
             "topic_arn": env.get("KEYWATCH_TOPIC_ARN") or None,
             "slack_secret": env.get("KEYWATCH_SLACK_SECRET") or None,
             "slack_channel": env.get("KEYWATCH_SLACK_CHANNEL") or None,

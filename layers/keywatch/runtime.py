@@ -14,7 +14,8 @@ from keywatch.notify.channels import Channel, SnsChannel, UnconfiguredSlack, rec
 def build_watchdog(settings: Settings, clients: AwsClients | None = None,
                    slack_webhook: str | None = None) -> Watchdog:
     """``slack_webhook`` (``keywatch replay --slack-webhook``) takes the place of the configured secret."""
-    clients = clients or AwsClients(read_role=settings.read_role, write_role=settings.write_role)
+    clients = clients or AwsClients(read_role=settings.read_role, write_role=settings.write_role,
+                                    home_account=settings.home_account)
     deliveries = build_deliveries(settings, clients)
     channels: list[Channel] = [
         SnsChannel(SnsPublisher(clients, settings.topic_arn) if settings.topic_arn else None),
