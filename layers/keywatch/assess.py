@@ -52,9 +52,13 @@ def file_systems_using(
 
 
 def is_efs_itself(event: KeyEvent) -> bool:
-    """True when the EFS service made the call (it retires its own grants when a file system goes)."""
+    """True when the EFS service made the call (it retires its own grants when a file system goes).
+
+    Only what AWS writes counts: ``invokedBy``, and ``sourceIPAddress`` (the service name when a
+    service calls). Never ``userAgent``: any caller can set it to ``elasticfilesystem.amazonaws.com``.
+    """
     actor = event.actor
-    return EFS_SERVICE in (actor.invoked_by, actor.source_ip, actor.user_agent) or (
+    return EFS_SERVICE in (actor.invoked_by, actor.source_ip) or (
         actor.arn or ""
     ).endswith(f":{EFS_SERVICE}")
 

@@ -20,6 +20,15 @@ _KEY_ID = re.compile(
 )
 _ALIAS = re.compile(r"^alias/[A-Za-z0-9/_-]{1,250}$")
 
+# Regions outside the commercial partition, by prefix (most specific first).
+_PARTITIONS = (("us-isob-", "aws-iso-b"), ("us-isof-", "aws-iso-f"), ("eu-isoe-", "aws-iso-e"),
+               ("us-iso-", "aws-iso"), ("us-gov-", "aws-us-gov"), ("cn-", "aws-cn"))
+
+
+def partition_of(region: str) -> str:
+    """The partition a Region belongs to: ``cn-north-1`` -> ``aws-cn``, ``us-gov-west-1`` -> ``aws-us-gov``."""
+    return next((partition for prefix, partition in _PARTITIONS if region.startswith(prefix)), "aws")
+
 Kind = Literal["key_id", "key_arn", "alias_name", "alias_arn"]
 
 
@@ -45,7 +54,10 @@ class KeyRef:
                 if not _KEY_ID.match(m["name"]):
                     raise InvalidKeyIdentifier(f"not a KMS key ARN: {text!r}")
                 return cls("key_arn", m["name"].lower(), m["account"], m["region"], m["partition"])
-            return cls("alias_arn", f"alias/{m['name']}", m["account"], m["region"], m["partition"])
+            alias = f"alias/{m['name']}"
+            if not _ALIAS.match(alias):
+                raise InvalidKeyIdentifier(f"not a KMS alias ARN: {text!r}")
+            return cls("alias_arn", alias, m["account"], m["region"], m["partition"])
         if _KEY_ID.match(text):
             return cls("key_id", text.lower())
         if _ALIAS.match(text):
@@ -61,8 +73,9 @@ class KeyRef:
         return not self.is_alias and self.name.startswith("mrk-")
 
     def located(self, account: str, region: str) -> KeyRef:
-        """Fill in the account and Region a bare key ID or alias name lives in."""
-        return KeyRef(self.kind, self.name, self.account or account, self.region or region, self.partition)
+        """Fill in the account and Region a bare key ID or alias name lives in (and so its partition)."""
+        partition = self.partition if self.region else partition_of(region or "")
+        return KeyRef(self.kind, self.name, self.account or account, self.region or region, partition)
 
     @property
     def arn(self) -> str:

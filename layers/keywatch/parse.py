@@ -96,11 +96,19 @@ class KmsEventBridgeEvent(EventBridgeModel):
 
 
 def _iso_or_lenient(value: Any) -> datetime | None:
-    """Parse CloudTrail's ``deletionDate``: ISO, epoch seconds, or 'Apr 12, 2021 18:58:30 PM'."""
+    """Parse CloudTrail's ``deletionDate``: ISO, epoch seconds, or 'Apr 12, 2021 18:58:30 PM'.
+
+    Leniently: a date in a shape not seen before gives None, never a lost event. The date is only
+    context; DescribeKey reports the real one.
+    """
     if value in (None, ""):
         return None
-    if isinstance(value, int | float):
-        return datetime.fromtimestamp(value, tz=UTC)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = value / 1000 if abs(value) >= 1e11 else value  # epoch milliseconds, as Java writes them
+        try:
+            return datetime.fromtimestamp(seconds, tz=UTC)
+        except (ValueError, OverflowError, OSError):
+            return None
     text = str(value).strip()
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -110,7 +118,7 @@ def _iso_or_lenient(value: Any) -> datetime | None:
     # "Apr 12, 2021 18:58:30 PM": a 24-hour clock with a meaningless AM/PM suffix, or a real 12-hour one.
     m = re.match(r"^([A-Za-z]{3,9}) (\d{1,2}), (\d{4}),? (\d{1,2}):(\d{2}):(\d{2})\s*([AaPp][Mm])?$", text)
     if not m:
-        raise InvalidEvent(f"unreadable deletionDate {text!r}")
+        return None
     month, day, year, hour, minute, second, ampm = m.groups()
     hour_i = int(hour)
     if ampm and hour_i <= 12:
@@ -121,8 +129,8 @@ def _iso_or_lenient(value: Any) -> datetime | None:
     try:
         month_i = datetime.strptime(month[:3], "%b").month
         return datetime(int(year), month_i, int(day), hour_i, int(minute), int(second), tzinfo=UTC)
-    except ValueError as exc:
-        raise InvalidEvent(f"unreadable deletionDate {text!r}") from exc
+    except ValueError:
+        return None
 
 
 def _key_from(candidates: list[str | None], account: str | None, region: str | None) -> tuple[str | None, str | None]:
@@ -227,6 +235,8 @@ def _from_cloudtrail(envelope: KmsEventBridgeEvent) -> KeyEvent:
         "DeleteImportedKeyMaterial": "PendingImport", "ImportKeyMaterial": "Enabled",
         "ScheduleKeyDeletion": "PendingDeletion",
     }.get(record.event_name)
+    if record.error_code:
+        reported = None  # a failed call changed nothing: it says nothing about the key's state
 
     identity = record.user_identity
     return KeyEvent(
