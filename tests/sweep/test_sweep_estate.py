@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import uuid
 from collections.abc import Callable
@@ -326,3 +327,37 @@ def test_given_no_incidents_table_when_counting_down_then_an_in_memory_ledger_se
 
 def test_given_the_simulator_role_when_swept_then_it_is_the_read_role(sim: Callable[..., Sim]) -> None:
     assert sim(UNMOUNT_FLEET).watchdog.settings.read_role == SIM_ROLE
+
+
+def test_given_slack_threads_when_a_countdown_is_sent_then_it_goes_in_the_incidents_thread(
+        sim: Callable[..., Sim]) -> None:
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    from keywatch.adapters.deliveries import MemoryDeliveries
+    from keywatch.adapters.slack import StaticTarget, parse_target
+    from keywatch.notify.slack import SlackChannel
+
+    spec = importlib.util.spec_from_file_location(
+        "keywatch_slack_support", Path(__file__).parents[1] / "notify" / "slack_support.py")
+    assert spec and spec.loader
+    support = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = support  # its dataclasses look their module up
+    spec.loader.exec_module(support)
+    slack = support.FakeSlack().start()
+    try:
+        s = sim(UNMOUNT_FLEET)
+        target = parse_target(json.dumps({"token": support.TOKEN, "channel": "C0ALERTS", "api_url": slack.api_url}))
+        s.watchdog.channels.append(SlackChannel(StaticTarget(target), threads=MemoryDeliveries()))
+        s.estate.apply(event("ScheduleKeyDeletion", arn(A, R1, key_id(1)), pending_window_days=7))
+
+        report = s.sweep()
+
+        assert report.summary.incidents_opened == 1 and len(report.countdowns) == 1
+        opening, countdown = slack.posts()
+        assert "thread_ts" not in opening
+        assert countdown["thread_ts"] == "1764392400.000001" and countdown["channel"] == "C0ALERTS"
+        assert ("slack", "sent") in [(n.channel, n.status) for n in report.countdowns[0].notifications]
+    finally:
+        slack.stop()
