@@ -35,19 +35,6 @@ EXPECTED = [
 FINDING_FIELDS = {"file_system_id", "name", "account", "region", "key_arn", "key_state", "severity", "reason"}
 
 
-@pytest.fixture(autouse=True)
-def _log_to_current_stderr() -> None:
-    """cli._quiet_powertools() calls setStream(), which flushes the previous stream: after an earlier test's
-    capsys has closed it, that raises. Point the handlers at the live stderr first."""
-    import sys
-
-    from keywatch.observability import logger
-
-    for handler in logger.handlers:
-        if hasattr(handler, "stream"):
-            handler.stream = sys.stderr
-
-
 def sweep_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any], str]:
     status = main(["sweep", *args, "--json"])
     out, err = capsys.readouterr()
