@@ -171,4 +171,21 @@ class EventResult(BaseModel):
     key: KeyInfo | None = Field(default=None, exclude=True)
 
     def report(self) -> dict:
+        """The JSON contract of DESIGN.md section 2."""
         return self.model_dump(mode="json")
+
+    def document(self) -> dict:
+        """The report plus who did what, when: the JSON that programs subscribed to the alerts read."""
+        document = self.report()
+        if self.event is not None:
+            event = self.event
+            document["event"] = {
+                "time": event.event_time.isoformat() if event.event_time else None,
+                "actor": event.actor.model_dump(mode="json"),
+                "event_region": event.event_region,
+                "deletion_date": event.deletion_date.isoformat() if event.deletion_date else None,
+                "grant_id": event.grant_id,
+            }
+        if self.key is not None:
+            document["key"] = self.key.model_dump(mode="json")
+        return document

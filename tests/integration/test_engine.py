@@ -240,9 +240,6 @@ def test_given_a_subscribed_queue_when_a_key_is_disabled_then_one_readable_alert
         assert name in message
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "adapters/sns.py sends result.report() as the 'sqs' (and lambda/http) message; report() excludes the event, "
-    "so a program subscribed to the topic never learns who made the call or when"))
 def test_given_a_subscribed_queue_when_a_key_is_disabled_then_the_message_names_the_actor_and_the_time(
         make_estate: Callable[..., Any], event: Callable[[str], dict[str, Any]], subscriber: Any) -> None:
     estate = make_estate(small_fleet())

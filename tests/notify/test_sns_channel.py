@@ -14,7 +14,7 @@ from slack_support import fs, make_result
 def test_given_a_normal_result_when_fitted_then_nothing_is_cut() -> None:
     result = make_result("disable_key")
     body, document = fit_for_sns(result)
-    assert document == result.report()
+    assert document == result.document()
     assert "more (listed in the incident record)" not in body and "fs-0a1b2c3d4e5f60003" in body
 
 

@@ -68,7 +68,7 @@ def fit_for_sns(result: EventResult) -> tuple[str, dict]:
     exactly when it matters. The first file systems and actions are kept, with a count of the rest
     (``affected_truncated`` / ``actions_truncated`` in the JSON, "... and more" in the text).
     """
-    full_body, full_document = text.body(result), result.report()
+    full_body, full_document = text.body(result), result.document()
     body, document = full_body, full_document
     keep = max(len(result.affected), len(result.actions))
     while _sns_size(body, document) > SNS_MESSAGE_BUDGET and keep > 1:
