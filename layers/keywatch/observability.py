@@ -1,6 +1,19 @@
-"""Logger, Tracer and Metrics, made once and shared by every handler."""
+"""Logger, Tracer and Metrics, made once and shared by every handler.
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+The Tracer is made on first use (PEP 562 module ``__getattr__``): the handlers use it, so a Lambda
+container makes it at import as before, but the CLI never pays for the X-Ray SDK it does not use
+(importing it and building its sampling client is about 0.4 s).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Logger, Metrics
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Tracer
 
 SERVICE = "keywatch"
 NAMESPACE = "keywatch"
@@ -11,5 +24,17 @@ NAMESPACE = "keywatch"
 TRACED_MODULES = ("botocore", "httplib")
 
 logger = Logger(service=SERVICE)
-tracer = Tracer(service=SERVICE, patch_modules=TRACED_MODULES)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+
+
+@cache
+def get_tracer() -> Tracer:
+    from aws_lambda_powertools import Tracer
+
+    return Tracer(service=SERVICE, patch_modules=TRACED_MODULES)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "tracer":
+        return get_tracer()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
