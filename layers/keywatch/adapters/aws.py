@@ -7,6 +7,7 @@ factory serves the Lambda, the CLI against real AWS, and the simulated estate (m
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from typing import Any, Literal
 
@@ -16,6 +17,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from keywatch.iam import needs
 
 Purpose = Literal["read", "write"]
+ROLE_SESSION_SECONDS = 3600
+REENTER_AFTER_SECONDS = 50 * 60  # well before the role session expires, for long-lived Lambda containers
 
 RETRY_CONFIG = Config(
     retries={"mode": "adaptive", "max_attempts": 8},
@@ -48,8 +51,10 @@ class AwsClients:
         self._home_account = home_account
         self._partition = partition
         self._config = config
-        self._clients: dict[tuple[str, str, str, Purpose], Any] = {}
-        self._sessions: dict[tuple[str, Purpose], boto3.Session] = {}
+        self._clients: dict[tuple[str, str, str, Purpose], tuple[Any, float]] = {}
+        self._entered: dict[tuple[str, Purpose], tuple[dict[str, str], float]] = {}
+        self._entry_locks: dict[tuple[str, Purpose], threading.Lock] = {}
+        self._sts: Any = None
         self._lock = threading.RLock()
         self.calls: Counter[str] = Counter()
 
@@ -59,8 +64,11 @@ class AwsClients:
         with self._lock:  # the sweep calls from many threads; Counter += is not atomic
             self.calls[f"{service}:{operation}"] += 1
 
-    def _new_client(self, session: boto3.Session, service: str, region: str) -> Any:
-        client = session.client(service, region_name=region, config=self._config)  # type: ignore[call-overload]
+    def _new_client(self, session: boto3.Session, service: str, region: str, credentials: dict[str, str]) -> Any:
+        # One session for every account: its loaded service models are shared by all the clients.
+        with self._lock:  # creating clients from one session is not thread-safe; using them is
+            client = session.client(service, region_name=region, config=self._config,  # type: ignore[call-overload]
+                                    **credentials)
         client.meta.events.register("before-call.*.*", self._count)
         return client
 
@@ -68,45 +76,53 @@ class AwsClients:
     def home_account(self) -> str:
         with self._lock:
             if self._home_account is None:
-                sts = self._new_client(self._session, "sts", self._session.region_name or "us-east-1")
+                sts = self._new_client(self._session, "sts", self.home_region, {})
                 self._home_account = str(sts.get_caller_identity()["Account"])
             return self._home_account
 
     @needs("sts:AssumeRole")
-    def _session_for(self, account: str, purpose: Purpose) -> boto3.Session:
+    def _credentials_for(self, account: str, purpose: Purpose) -> dict[str, str]:
+        """Client arguments for an account: none for keywatch's own, a role's session otherwise."""
         if account == self.home_account:
-            return self._session
+            return {}
         role = self._write_role if purpose == "write" else self._read_role
         if not role:
             raise AccountAccessError(f"no role is configured to enter account {account}")
+        role_arn = role if role.startswith("arn:") else f"arn:{self._partition}:iam::{account}:role/{role}"
         with self._lock:
-            cached = self._sessions.get((account, purpose))
-            if cached is not None:
-                return cached
-            role_arn = role if role.startswith("arn:") else f"arn:{self._partition}:iam::{account}:role/{role}"
-            region = self._session.region_name or "us-east-1"
-            sts = self._new_client(self._session, "sts", region)
-            try:
-                creds = sts.assume_role(RoleArn=role_arn, RoleSessionName="keywatch")["Credentials"]
-            except (ClientError, BotoCoreError) as exc:
-                raise AccountAccessError(f"cannot assume {role_arn}: {exc}") from exc
-            session = boto3.Session(
-                aws_access_key_id=creds["AccessKeyId"],
-                aws_secret_access_key=creds["SecretAccessKey"],
-                aws_session_token=creds["SessionToken"],
-                region_name=region,
-            )
-            self._sessions[(account, purpose)] = session
-            return session
+            if self._sts is None:
+                self._sts = self._new_client(self._session, "sts", self.home_region, {})
+            sts = self._sts
+        try:
+            creds = sts.assume_role(RoleArn=role_arn, RoleSessionName="keywatch",
+                                    DurationSeconds=ROLE_SESSION_SECONDS)["Credentials"]
+        except (ClientError, BotoCoreError) as exc:
+            raise AccountAccessError(f"cannot assume {role_arn}: {exc}") from exc
+        return {"aws_access_key_id": creds["AccessKeyId"], "aws_secret_access_key": creds["SecretAccessKey"],
+                "aws_session_token": creds["SessionToken"]}
 
     def client(self, service: str, account: str, region: str, purpose: Purpose = "read") -> Any:
+        """A cached client. Other accounts are entered once per (account, purpose) and re-entered before
+        the role session expires; one slow account never holds up the others."""
         key = (service, account, region, purpose)
+        now = time.monotonic()
+        cached = self._clients.get(key)
+        if cached is not None and cached[1] > now:
+            return cached[0]
         with self._lock:
+            entry_lock = self._entry_locks.setdefault((account, purpose), threading.Lock())
+        with entry_lock:
             cached = self._clients.get(key)
-            if cached is None:
-                cached = self._new_client(self._session_for(account, purpose), service, region)
-                self._clients[key] = cached
-            return cached
+            if cached is not None and cached[1] > now:
+                return cached[0]
+            entered = self._entered.get((account, purpose))
+            if entered is None or entered[1] <= now:
+                entered = (self._credentials_for(account, purpose), now + REENTER_AFTER_SECONDS)
+                self._entered[(account, purpose)] = entered
+            credentials, expires = entered
+            client = self._new_client(self._session, service, region, credentials)
+            self._clients[key] = (client, expires if credentials else float("inf"))
+            return client
 
     @property
     def home_region(self) -> str:
