@@ -44,6 +44,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -355,6 +356,7 @@ def versus_custodian(custodian: Path, n: int, keys: int, runs: int, latencies_ms
                      as_shipped: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {"by_latency": [], "server": "moto as shipped" if as_shipped else "moto, AWS page size"}
     with tempfile.TemporaryDirectory() as tmp, moto_server(as_shipped) as (endpoint, counting):
+        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"))
         t0 = time.perf_counter()
         truth = populate(endpoint, n, keys)
         print(f"  moto server {endpoint}: {truth['file_systems']} file systems, {keys} keys "
