@@ -137,3 +137,14 @@ class AwsClients:
 
 def error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def put_item_if(db: Any, **put_item_args: Any) -> bool:
+    """DynamoDB PutItem with a ConditionExpression: False when the condition fails, errors raised."""
+    try:
+        db.put_item(**put_item_args)
+    except ClientError as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True

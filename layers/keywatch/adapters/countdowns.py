@@ -10,8 +10,7 @@ import threading
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from botocore.exceptions import ClientError
-from keywatch.adapters.aws import AwsClients, error_code
+from keywatch.adapters.aws import AwsClients, put_item_if
 from keywatch.iam import needs
 
 
@@ -50,14 +49,9 @@ class DynamoCountdownLedger:
     @needs("dynamodb:PutItem", scope="state")
     def claim(self, key_arn: str, days: int, deletion_date: str) -> bool:
         pk, sk = countdown_key(key_arn, days, deletion_date)
-        try:
-            self._clients.home_client("dynamodb", self._region).put_item(
-                TableName=self.table_name,
-                Item={"pk": {"S": pk}, "sk": {"S": sk}, "sent_at": {"S": datetime.now(UTC).isoformat()}},
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return put_item_if(
+            self._clients.home_client("dynamodb", self._region),
+            TableName=self.table_name,
+            Item={"pk": {"S": pk}, "sk": {"S": sk}, "sent_at": {"S": datetime.now(UTC).isoformat()}},
+            ConditionExpression="attribute_not_exists(pk)",
+        )

@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-from botocore.exceptions import ClientError
-from keywatch.adapters.aws import AwsClients, error_code
+from keywatch.adapters.aws import AwsClients, put_item_if
 from keywatch.iam import needs
 
 # A claim still "pending" after this long was left by an invocation that died mid-send: one delivery,
@@ -147,13 +146,7 @@ class DynamoDeliveries:
             args["ExpressionAttributeNames"] = names
         if values:
             args["ExpressionAttributeValues"] = values
-        try:
-            self._db.put_item(**args)
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return put_item_if(self._db, **args)
 
     @needs("dynamodb:UpdateItem", scope="state")
     def _update(self, pk: str, sk: str, values: dict[str, Any]) -> None:

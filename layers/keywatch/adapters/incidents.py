@@ -13,8 +13,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from botocore.exceptions import ClientError
-from keywatch.adapters.aws import AwsClients, error_code
+from keywatch.adapters.aws import AwsClients, put_item_if
 from keywatch.iam import needs
 from keywatch.models import ActionResult, EventResult, MountTargetSpec
 
@@ -159,13 +158,7 @@ class DynamoIncidentStore:
                 args["ExpressionAttributeNames"] = {"#status": "status"}
         if values:
             args["ExpressionAttributeValues"] = values
-        try:
-            self._db.put_item(**args)
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return put_item_if(self._db, **args)
 
     @needs("dynamodb:Query", scope="state")
     def _query(self, pk: str, prefix: str) -> list[dict[str, Any]]:
