@@ -95,6 +95,8 @@ t1 = time.perf_counter()
 from keywatch.adapters.aws import AwsClients
 AwsClients.home_account = property(lambda self: self._home_account or "{account}")
 built = getattr(app, {init!r})()
+# key_events registers the Lambda context on every event, which builds duplicate detection: count it.
+getattr(built, "register_lambda_context", lambda context: None)(None)
 t2 = time.perf_counter()
 # the handler's own client factory: a Watchdog's, a Sweeper's watchdog's, or (settings, clients)
 found = [built, getattr(built, "clients", None), getattr(getattr(built, "watchdog", None), "clients", None)]

@@ -10,8 +10,8 @@ from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from keywatch.adapters.aws import AwsClients
 from keywatch.config import Settings
+from keywatch.fanout import fan_out, sweep_id_for
 from keywatch.observability import logger, metrics, tracer
-from keywatch.sweep import fan_out, sweep_id_for
 
 
 @cache

@@ -243,7 +243,8 @@ def cmd_incidents(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Audit every encrypted file system, in-process: bounded concurrency over account x Region."""
     from botocore.exceptions import BotoCoreError, ClientError
-    from keywatch.sweep import Sweeper, resolve_accounts, targets_for
+    from keywatch.fanout import resolve_accounts, targets_for
+    from keywatch.sweep import Sweeper
 
     with _watchdog(args.fleet, args.aws, args.mode) as (watchdog, _estate):
         try:

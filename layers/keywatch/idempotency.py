@@ -19,6 +19,29 @@ from keywatch.models import EventResult, KeyEvent
 RECORD_LIFETIME = timedelta(days=14)  # longer than EventBridge's 24 h retry window and any DLQ redrive
 
 
+class LazyIdempotentHandling:
+    """Builds :class:`IdempotentHandling` on first use: the sweep worker, which never handles events by
+    ID, does not pay for Powertools Idempotency at cold start."""
+
+    def __init__(self, clients: AwsClients, table_name: str, region: str) -> None:
+        self._args = (clients, table_name, region)
+        self._real: IdempotentHandling | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def real(self) -> IdempotentHandling:
+        with self._lock:
+            if self._real is None:
+                self._real = IdempotentHandling(*self._args)
+            return self._real
+
+    def register_lambda_context(self, context: Any) -> None:
+        self.real.register_lambda_context(context)
+
+    def __call__(self, event: KeyEvent, handle: Callable[[], EventResult]) -> EventResult:
+        return self.real(event, handle)
+
+
 class IdempotentHandling:
     """Wraps the engine's handling in ``idempotent_function`` with DynamoDB persistence."""
 

@@ -57,7 +57,7 @@ def build_incident_store(settings: Settings, clients: AwsClients) -> IncidentSto
 
 def build_deduplicator(settings: Settings, clients: AwsClients) -> Deduplicate:
     if settings.idempotency_table:
-        from keywatch.idempotency import IdempotentHandling
+        from keywatch.idempotency import LazyIdempotentHandling
 
-        return IdempotentHandling(clients, settings.idempotency_table, clients.home_region)
+        return LazyIdempotentHandling(clients, settings.idempotency_table, clients.home_region)
     return MemoryDeduplicator()

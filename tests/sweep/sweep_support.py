@@ -8,8 +8,9 @@ from typing import Any
 
 from keywatch.adapters.aws import AccountAccessError, AwsClients, Purpose
 from keywatch.engine import Watchdog
+from keywatch.fanout import SweepTarget, targets_for
 from keywatch.simulator import HOME_ACCOUNT, SIM_ROLE
-from keywatch.sweep import Sweeper, SweepTarget, targets_for
+from keywatch.sweep import Sweeper
 
 
 class FailingClients(AwsClients):

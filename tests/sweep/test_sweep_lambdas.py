@@ -150,7 +150,7 @@ def test_given_an_organization_when_accounts_are_listed_then_only_active_ones(si
 
 
 def test_given_no_organization_when_accounts_are_listed_then_it_is_unavailable(sim: Callable[..., Sim]) -> None:
-    from keywatch.sweep import resolve_accounts
+    from keywatch.fanout import resolve_accounts
 
     s = sim(FLEET)
     with pytest.raises(OrganizationsUnavailable):
