@@ -37,7 +37,8 @@ TOOL_PATH := PATH="$(abspath $(TOOLS))/bin:$(abspath $(BIN)):$$PATH"
 demo: install ## replay every sample event on the simulated estate
 	$(BIN)/keywatch demo
 
-test: install tools ## the whole test suite (unit, adapters on moto, end to end, template checks)
+test: install tools ## ruff, then the whole test suite (unit, adapters on moto, end to end, template checks)
+	$(BIN)/ruff check layers functions tests benchmarks
 	$(TOOL_PATH) $(BIN)/pytest
 
 lint: install tools ## ruff, cfn-lint, sam validate --lint, checkov
