@@ -261,6 +261,7 @@ class Estate:
     file_system_ids: dict[tuple[str, str, str], str] = field(default_factory=dict)  # (acct, region, name) -> id
     _subnets: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     _security_group: dict[tuple[str, str], str] = field(default_factory=dict)
+    _applied: set[str] = field(default_factory=set)  # event IDs already applied: a repeat delivery changes nothing
 
     def settings(self, base: Settings | None = None) -> Settings:
         """Settings that point keywatch at this estate's topic, tables, accounts and Regions."""
@@ -395,7 +396,14 @@ class Estate:
     # --- events change the estate as AWS already has when they arrive ------------------------
 
     def apply(self, event: KeyEvent) -> str:
-        """Apply the event's effect. Returns what was done, for the record."""
+        """Apply the event's effect. Returns what was done, for the record.
+
+        A repeat delivery of an event (same CloudTrail ``eventID``, or EventBridge ``id`` for native
+        events) is the same call delivered twice, not a second call: AWS changes nothing again.
+        """
+        if event.event_id in self._applied:
+            return "nothing (repeat delivery of an event already applied)"
+        self._applied.add(event.event_id)
         if event.error_code or not event.key_arn:
             return "nothing (failed call or no key)"
         key_arn = event.key_arn
