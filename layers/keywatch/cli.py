@@ -112,7 +112,8 @@ def _watchdog(fleet_path: Path | None, use_aws: bool, mode: Mode,
             fleet = Fleet.load(path)
             estate = Estate.build(fleet)
         except FleetError as exc:
-            raise CliError(str(exc)) from exc
+            message = str(exc)  # one line that names the fleet file, as for a bad event file
+            raise CliError(message if message.startswith(str(path)) else f"{path}: {message}") from exc
         yield build_watchdog(estate.settings(settings), estate.clients, slack_webhook=slack_webhook), estate
 
 

@@ -293,6 +293,13 @@ class Estate:
         )
         estate = cls(fleet=fleet, clients=clients, topic_arn=topic_arn)
         for account in fleet.accounts:
+            for region in account.regions:
+                try:
+                    _Backends.kms(account.id, region), _Backends.efs(account.id, region)
+                except KeyError:
+                    raise FleetError(f"accounts {account.id}: {region!r} is not an AWS Region "
+                                     "with KMS and EFS") from None
+        for account in fleet.accounts:
             for region, spec in account.regions.items():
                 for key in spec.keys:
                     estate._create_key(account.id, region, key)

@@ -87,3 +87,26 @@ def test_given_unmount_in_enforce_when_a_disable_is_delivered_twice_after_recove
     assert again["outcome"] == "duplicate" and again["actions"] == []
     assert probe["key_state"] == "Enabled"
     assert {a["name"]: a["mount_targets"] for a in probe["affected"]}["review-unmount"] == 2
+
+
+@pytest.mark.parametrize("fleet, complaint", [
+    (f'accounts:\n  - id: "{ACCOUNT}"\n    regions:\n      moon-1:\n        keys: [{{id: {KEY_ID}}}]\n',
+     "'moon-1' is not an AWS Region"),
+    (f'accounts:\n  - id: "{ACCOUNT}"\n    regions:\n      {REGION}:\n'
+     '        file_systems: [{name: x, key: alias/nope}]\n',
+     "alias alias/nope is not defined"),
+])
+def test_given_a_fleet_the_simulator_cannot_build_when_replaying_then_one_line_names_the_file_and_exit_is_2(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], fleet: str, complaint: str) -> None:
+    path = tmp_path / "bad-fleet.yaml"
+    path.write_text(fleet)
+    event = tmp_path / "e.json"
+    event.write_text(json.dumps(cloudtrail("DisableKey", "bad-fleet-0001", {"keyId": KEY_ID})))
+
+    status = main(["replay", str(event), "--fleet", str(path), "--json"])
+
+    out, err = capsys.readouterr()
+    assert status == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith(f"keywatch: {path}: ") and complaint in err
+    assert "unexpected error" not in err
+
