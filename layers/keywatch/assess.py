@@ -89,8 +89,19 @@ def _role_name(arn: str) -> str | None:
     return None
 
 
+# The only calls keywatch itself makes. A role that merely bears keywatch's role name (bare names match
+# in any account) must never hide a call that breaks a key.
+OWN_ACTIONS = frozenset({"CancelKeyDeletion", "EnableKey"})
+
+
 def is_own_action(event: KeyEvent, own_roles: Iterable[str]) -> bool:
-    """True when keywatch's own role made the call. ``own_roles`` holds role ARNs or bare role names."""
+    """True when keywatch's own role made the call. ``own_roles`` holds role ARNs or bare role names.
+
+    Only for the calls keywatch makes (:data:`OWN_ACTIONS`): whoever disables a key, schedules its
+    deletion or takes a grant away is reported, whatever the role is called.
+    """
+    if event.event_name not in OWN_ACTIONS:
+        return False
     wanted = {r.lower() for r in own_roles if r}
     if not wanted:
         return False
