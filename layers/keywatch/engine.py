@@ -16,6 +16,7 @@ from keywatch.config import Settings
 from keywatch.keys import KeyRef, split_key_arn
 from keywatch.models import (
     DELETED,
+    POLICY_TAG,
     UNKNOWN,
     ActionResult,
     Actor,
@@ -136,6 +137,12 @@ class Watchdog:
         logger.info("assessed", key_arn=key.arn, key_state=key.state, outcome=verdict.outcome.value,
                     affected=len(affected))
         hit = affected if verdict.outcome in (Outcome.ALERT, Outcome.RESOLVED) else []
+        if misspelt := [fs for fs in hit if fs.policy_tag_invalid is not None]:
+            # An owner who asked for something keywatch can't read must hear it, not be silently notify-only.
+            logger.warning("invalid policy tag", file_systems=[fs.file_system_id for fs in misspelt])
+            verdict = Verdict(verdict.outcome, verdict.severity, verdict.reason + "".join(
+                f" {fs.name or fs.file_system_id} ({fs.file_system_id}) has {POLICY_TAG}={fs.policy_tag_invalid!r}, "
+                "which is not notify, protect or unmount: it is treated as notify." for fs in misspelt))
         result = self._result(event, verdict, key=key, affected=hit)
         if verdict.outcome == Outcome.IGNORED:
             return result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -110,3 +111,17 @@ def test_given_a_fleet_the_simulator_cannot_build_when_replaying_then_one_line_n
     assert err.count("\n") == 1 and err.startswith(f"keywatch: {path}: ") and complaint in err
     assert "unexpected error" not in err
 
+
+def test_given_a_misspelt_policy_tag_when_the_key_is_disabled_then_it_is_notify_and_the_reason_says_so(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys.modules[__name__], "FLEET", FLEET.replace("unmount}", "unmout}"))
+    disable = cloudtrail("DisableKey", "typo-0001", {"keyId": KEY_ID})
+
+    [result] = replay(tmp_path, capsys, [disable], "--mode", "enforce")
+
+    assert (result["outcome"], result["severity"]) == ("alert", "high")
+    assert {a["name"]: a["policy"] for a in result["affected"]} == {"review-unmount": "notify",
+                                                                    "review-notify": "notify"}
+    assert result["actions"] == []
+    assert all(a["mount_targets_after"] == a["mount_targets"] for a in result["affected"])
+    assert "keywatch:on-key-loss='unmout'" in result["reason"] and "treated as notify" in result["reason"]
