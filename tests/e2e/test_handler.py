@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 from keywatch.parse import parse_event
 from keywatch.simulator import HOME_ACCOUNT, HOME_REGION, IDEMPOTENCY_TABLE, INCIDENTS_TABLE, SIM_ROLE
+from support import FakeLambdaContext, load_function
 
 KEY_ACCOUNT = "111122223333"
 PARTNER = "444455556666"
 APP_ARN = f"arn:aws:kms:us-east-1:{KEY_ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-ROOT_CONFTEST = Path(__file__).resolve().parents[1] / "conftest.py"
 RESULT_KEYS = {"event_id", "event_name", "key_arn", "key_state", "outcome", "severity", "reason", "affected",
                "actions", "key_state_after", "notifications"}
 
@@ -51,22 +49,9 @@ def estate(make_estate: Callable[..., Any]) -> Any:
     return make_estate(FLEET)
 
 
-@dataclass
-class FakeLambdaContext:
-    function_name: str = "keywatch-key-events"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = f"arn:aws:lambda:{HOME_REGION}:{HOME_ACCOUNT}:function:keywatch-key-events"
-    aws_request_id: str = "00000000-0000-4000-8000-000000000001"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
-
-
 @pytest.fixture
 def deployed(estate: Any, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[Any]:
     """The handler module with the environment the template gives it, pointed at the demo estate."""
-    # tests/conftest.py as pytest loaded it ("import conftest" could find another folder's conftest)
-    load_function = request.config.pluginmanager.get_plugin(str(ROOT_CONFTEST)).load_function
     monkeypatch.setenv("KEYWATCH_TOPIC_ARN", estate.topic_arn)
     monkeypatch.setenv("KEYWATCH_ACCOUNTS", f"{KEY_ACCOUNT},{PARTNER}")
     monkeypatch.setenv("KEYWATCH_READ_ROLE", SIM_ROLE)

@@ -11,6 +11,7 @@ from keywatch.engine import Watchdog
 from keywatch.fanout import SweepTarget, targets_for
 from keywatch.simulator import HOME_ACCOUNT, SIM_ROLE
 from keywatch.sweep import Sweeper
+from support import load_function  # noqa: F401 - the sweep tests import it from here
 
 
 class FailingClients(AwsClients):
@@ -62,18 +63,6 @@ class Sim:
     def mount_targets(self, account: str, region: str, name: str) -> int:
         efs = self.estate.clients.client("efs", account, region)
         return len(efs.describe_mount_targets(FileSystemId=self.fs_id(account, region, name))["MountTargets"])
-
-
-def load_function(name: str) -> Any:
-    """tests/conftest.py's load_function (its module name clashes with this folder's conftest)."""
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.spec_from_file_location("keywatch_root_conftest", Path(__file__).parents[1] / "conftest.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.load_function(name)
 
 
 def populate_server(endpoint: str, fleet: dict[str, Any], region: str = "us-east-1") -> dict[str, str]:

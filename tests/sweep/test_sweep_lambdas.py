@@ -6,7 +6,6 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ from keywatch.config import Settings
 from keywatch.runtime import build_watchdog
 from keywatch.simulator import HOME_ACCOUNT, HOME_REGION, SIM_ROLE
 from keywatch.sweep import Sweeper
+from support import FakeLambdaContext
 from sweep_support import FailingClients, Sim, load_function
 
 A, B, C = "111122223333", "444455556666", "777788889999"
@@ -29,16 +29,9 @@ FLEET = {"accounts": [
     for account in (A, B, C)]}
 
 
-@dataclass
-class Context:
-    function_name: str = "keywatch-sweep"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = f"arn:aws:lambda:{HOME_REGION}:{HOME_ACCOUNT}:function:keywatch-sweep"
-    aws_request_id: str = "c6af9ac6-7b61-11e6-9a41-93e812345678"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 60_000
+def Context(function_name: str = "keywatch-sweep") -> FakeLambdaContext:
+    return FakeLambdaContext(function_name=function_name,
+                             invoked_function_arn=f"arn:aws:lambda:{HOME_REGION}:{HOME_ACCOUNT}:function:{function_name}")
 
 
 SCHEDULED = {
