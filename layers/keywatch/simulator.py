@@ -251,6 +251,16 @@ class _Backends:
         cls.kms(account, region).delete_key(key_id)
 
 
+def create_incidents_table(dynamodb: Any, name: str) -> None:
+    """The incidents table as template.yaml declares it: partition key ``pk``, sort key ``sk``."""
+    dynamodb.create_table(
+        TableName=name, BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                              {"AttributeName": "sk", "AttributeType": "S"}],
+    )
+
+
 @dataclass
 class Estate:
     """A simulated AWS estate built from a fleet file, inside an active :func:`simulated_aws`."""
@@ -280,12 +290,7 @@ class Estate:
         clients = AwsClients(read_role=SIM_ROLE, write_role=SIM_ROLE, home_account=HOME_ACCOUNT)
         topic_arn = clients.home_client("sns", HOME_REGION).create_topic(Name=TOPIC_NAME)["TopicArn"]
         dynamodb = clients.home_client("dynamodb", HOME_REGION)
-        dynamodb.create_table(
-            TableName=INCIDENTS_TABLE, BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                  {"AttributeName": "sk", "AttributeType": "S"}],
-        )
+        create_incidents_table(dynamodb, INCIDENTS_TABLE)
         dynamodb.create_table(
             TableName=IDEMPOTENCY_TABLE, BillingMode="PAY_PER_REQUEST",
             KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],

@@ -13,6 +13,7 @@ from keywatch.adapters.slack import StaticTarget, webhook_target
 from keywatch.models import EventResult, NotificationResult, Outcome
 from keywatch.notify.channels import RecordedChannel, count_failure, recorded
 from keywatch.notify.slack import SlackChannel
+from keywatch.simulator import create_incidents_table
 from slack_support import NOW, FakeSlack, Reply, make_result
 
 TABLE = "keywatch-deliveries-test"
@@ -50,12 +51,7 @@ def clock() -> Clock:
 @pytest.fixture
 def table_log(aws: None, clock: Clock) -> DynamoDeliveries:
     clients = AwsClients(home_account="123456789012")
-    clients.home_client("dynamodb", "us-east-1").create_table(
-        TableName=TABLE, BillingMode="PAY_PER_REQUEST",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                              {"AttributeName": "sk", "AttributeType": "S"}],
-    )
+    create_incidents_table(clients.home_client("dynamodb", "us-east-1"), TABLE)
     return DynamoDeliveries(clients, TABLE, "us-east-1", clock=clock)
 
 

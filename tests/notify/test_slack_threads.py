@@ -9,6 +9,7 @@ from keywatch.adapters.aws import AwsClients
 from keywatch.adapters.deliveries import DynamoDeliveries, MemoryDeliveries, Thread
 from keywatch.adapters.slack import StaticTarget, parse_target
 from keywatch.notify.slack import SlackChannel
+from keywatch.simulator import create_incidents_table
 from slack_support import NOW, TOKEN, FakeSlack, Reply, make_result
 
 TABLE = "keywatch-incidents-test"
@@ -22,12 +23,7 @@ def bot(slack: FakeSlack, threads: Any) -> SlackChannel:
 @pytest.fixture
 def table(aws: None) -> DynamoDeliveries:
     clients = AwsClients(home_account="123456789012")
-    clients.home_client("dynamodb", "us-east-1").create_table(
-        TableName=TABLE, BillingMode="PAY_PER_REQUEST",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                              {"AttributeName": "sk", "AttributeType": "S"}],
-    )
+    create_incidents_table(clients.home_client("dynamodb", "us-east-1"), TABLE)
     return DynamoDeliveries(clients, TABLE, "us-east-1")
 
 
