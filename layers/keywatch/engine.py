@@ -211,7 +211,7 @@ class Watchdog:
         by_id = {fs.file_system_id: fs for fs in affected}
         for item in result.affected:
             if item.file_system_id in touched:
-                item.mount_targets_after = len(self.mounts.describe(by_id[item.file_system_id]))
+                item.mount_targets_after = len(self.mounts.subnets(by_id[item.file_system_id]))
 
     def _result(
         self, event: KeyEvent, verdict: Verdict, key: KeyInfo | None = None, affected: Sequence[FileSystem] = ()

@@ -137,7 +137,7 @@ class DeleteMountTargets(Action):
 
 class RestoreMountTargets(Action):
     type = "restore_mount_targets"
-    permissions = permissions_of(KmsGateway.describe_key, MountTargetGateway.describe, MountTargetGateway.create)
+    permissions = permissions_of(KmsGateway.describe_key, MountTargetGateway.subnets, MountTargetGateway.create)
     description = "re-create the recorded mount targets"
 
     def run(self, ctx: Context, planned: Planned) -> str:
@@ -151,7 +151,7 @@ class RestoreMountTargets(Action):
         specs = ctx.incidents.snapshot(ctx.key_arn, fs.file_system_id)
         if not specs:
             raise Skip("no recorded mount targets to restore")
-        present = {mt.subnet_id for mt in ctx.mounts.describe(fs)}
+        present = set(ctx.mounts.subnets(fs))
         created = [ctx.mounts.create(fs, spec) for spec in specs if spec.subnet_id not in present]
         ctx.incidents.mark_restored(ctx.key_arn, fs.file_system_id)
         made = sum(1 for c in created if c)

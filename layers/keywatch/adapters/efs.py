@@ -73,20 +73,31 @@ class MountTargetGateway:
 
     @needs("elasticfilesystem:DescribeMountTargets", "elasticfilesystem:DescribeMountTargetSecurityGroups")
     def describe(self, fs: FileSystem) -> list[MountTargetSpec]:
-        """Every mount target of a file system, with its subnet, IP address, AZ and security groups."""
+        """Every live mount target of a file system, with its subnet, IP address, AZ and security groups."""
         client = self._client(fs.account, fs.region)
-        found: list[MountTargetSpec] = []
-        for page in client.get_paginator("describe_mount_targets").paginate(FileSystemId=fs.file_system_id):
-            for mt in page.get("MountTargets", []):
-                groups = client.describe_mount_target_security_groups(MountTargetId=mt["MountTargetId"])
-                found.append(MountTargetSpec(
-                    mount_target_id=mt["MountTargetId"],
-                    subnet_id=mt["SubnetId"],
-                    ip_address=mt.get("IpAddress"),
-                    availability_zone=mt.get("AvailabilityZoneName"),
-                    security_groups=sorted(groups.get("SecurityGroups", [])),
-                ))
-        return found
+        return [
+            MountTargetSpec(
+                mount_target_id=mt["MountTargetId"],
+                subnet_id=mt["SubnetId"],
+                ip_address=mt.get("IpAddress"),
+                availability_zone=mt.get("AvailabilityZoneName"),
+                security_groups=sorted(client.describe_mount_target_security_groups(
+                    MountTargetId=mt["MountTargetId"]).get("SecurityGroups", [])),
+            )
+            for mt in self._live(fs)
+        ]
+
+    @needs("elasticfilesystem:DescribeMountTargets")
+    def subnets(self, fs: FileSystem) -> list[str]:
+        """The subnets of a file system's live mount targets: enough to count them, or to see which
+        are back, without a security-group call per mount target."""
+        return [mt["SubnetId"] for mt in self._live(fs)]
+
+    def _live(self, fs: FileSystem) -> list[dict[str, Any]]:
+        """DescribeMountTargets, less those being deleted (AWS lists them until they are gone)."""
+        paginator = self._client(fs.account, fs.region).get_paginator("describe_mount_targets")
+        return [mt for page in paginator.paginate(FileSystemId=fs.file_system_id)
+                for mt in page.get("MountTargets", []) if mt.get("LifeCycleState") not in ("deleting", "deleted")]
 
     @needs("elasticfilesystem:DeleteMountTarget", "ec2:DeleteNetworkInterface", scope="remediate")
     def delete(self, fs: FileSystem, mount_target_id: str) -> bool:
