@@ -104,11 +104,11 @@ def paging_floor(estate: Any) -> float:
 
 def measure(size: int, repeat: int) -> list[dict[str, Any]]:
     from keywatch.adapters.aws import AwsClients
+    from keywatch.cli.simulator import HOME_ACCOUNT, SIM_ROLE, Estate, Fleet, simulated_aws
     from keywatch.config import Settings
     from keywatch.models import Mode
     from keywatch.parse import parse_event
     from keywatch.runtime import build_watchdog
-    from keywatch.simulator import HOME_ACCOUNT, SIM_ROLE, Estate, Fleet, simulated_aws
 
     rows: list[dict[str, Any]] = []
     with simulated_aws():

@@ -122,9 +122,9 @@ def multi_account_fleet(accounts: int, regions: list[str], per_target: int) -> d
 
 
 def simulated(label: str, fleet: dict[str, Any], runs: int) -> dict[str, Any]:
+    from keywatch.cli.simulator import Estate, Fleet, simulated_aws
     from keywatch.config import Settings
     from keywatch.runtime import build_watchdog
-    from keywatch.simulator import Estate, Fleet, simulated_aws
     from keywatch.sweep import Sweeper, targets_for
 
     with simulated_aws(), moto_like_aws():

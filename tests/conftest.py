@@ -24,7 +24,7 @@ def event() -> Callable[[str], dict[str, Any]]:
 @pytest.fixture
 def aws() -> Iterator[None]:
     """moto in-process with throwaway credentials."""
-    from keywatch.simulator import simulated_aws
+    from keywatch.cli.simulator import simulated_aws
 
     with simulated_aws():
         yield
@@ -33,7 +33,7 @@ def aws() -> Iterator[None]:
 @pytest.fixture
 def make_estate(aws: None) -> Callable[..., Any]:
     """Build a simulated estate from a fleet dict (or the demo fleet when none is given)."""
-    from keywatch.simulator import Estate, Fleet
+    from keywatch.cli.simulator import Estate, Fleet
 
     def build(fleet: dict[str, Any] | None = None) -> Any:
         data = fleet if fleet is not None else yaml.safe_load((EVENTS / "fleet.yaml").read_text())

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from keywatch.models import Mode
 from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from keywatch.models import Mode
 
 
 class ConfigError(ValueError):

@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from keywatch.adapters.aws import AwsClients
 from keywatch.adapters.organizations import OrganizationsGateway, OrganizationsUnavailable
 from keywatch.adapters.sqs import QueueSender
 from keywatch.config import ConfigError, Settings
 from keywatch.observability import logger
-from pydantic import BaseModel, ConfigDict, Field
 
 
 class SweepTarget(BaseModel):

@@ -17,9 +17,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from keywatch.keys import InvalidKeyIdentifier, KeyRef
 from keywatch.models import Actor, KeyEvent
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
 NATIVE_DELETION = "KMS CMK Deletion"

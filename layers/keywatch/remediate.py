@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from botocore.exceptions import BotoCoreError, ClientError
+
 from keywatch.adapters.aws import AccountAccessError
 from keywatch.adapters.efs import MountTargetGateway
 from keywatch.adapters.incidents import IncidentStore

@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from keywatch.cli.simulator import HOME_ACCOUNT, HOME_REGION, IDEMPOTENCY_TABLE, INCIDENTS_TABLE, SIM_ROLE
 from keywatch.parse import parse_event
-from keywatch.simulator import HOME_ACCOUNT, HOME_REGION, IDEMPOTENCY_TABLE, INCIDENTS_TABLE, SIM_ROLE
 from support import FakeLambdaContext, load_function
 
 KEY_ACCOUNT = "111122223333"

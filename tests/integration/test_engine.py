@@ -9,11 +9,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from keywatch.cli.simulator import HOME_ACCOUNT, HOME_REGION
 from keywatch.config import Settings
 from keywatch.models import Outcome, Severity
 from keywatch.parse import parse_event
 from keywatch.runtime import build_watchdog
-from keywatch.simulator import HOME_ACCOUNT, HOME_REGION
 
 ACCOUNT = "111122223333"
 PARTNER = "444455556666"

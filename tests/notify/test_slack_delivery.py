@@ -10,10 +10,10 @@ from botocore.exceptions import ClientError
 from keywatch.adapters.aws import AwsClients
 from keywatch.adapters.deliveries import STALE_CLAIM_SECONDS, DynamoDeliveries, MemoryDeliveries
 from keywatch.adapters.slack import StaticTarget, webhook_target
+from keywatch.cli.simulator import create_incidents_table
 from keywatch.models import EventResult, NotificationResult, Outcome
 from keywatch.notify.channels import RecordedChannel, count_failure, recorded
 from keywatch.notify.slack import SlackChannel
-from keywatch.simulator import create_incidents_table
 from slack_support import NOW, FakeSlack, Reply, make_result
 
 TABLE = "keywatch-deliveries-test"

@@ -8,8 +8,8 @@ import pytest
 from keywatch.adapters.aws import AwsClients
 from keywatch.adapters.deliveries import DynamoDeliveries, MemoryDeliveries, Thread
 from keywatch.adapters.slack import StaticTarget, parse_target
+from keywatch.cli.simulator import create_incidents_table
 from keywatch.notify.slack import SlackChannel
-from keywatch.simulator import create_incidents_table
 from slack_support import NOW, TOKEN, FakeSlack, Reply, make_result
 
 TABLE = "keywatch-incidents-test"

@@ -7,9 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from keywatch.adapters.aws import AccountAccessError, AwsClients, Purpose
+from keywatch.cli.simulator import HOME_ACCOUNT, SIM_ROLE
 from keywatch.engine import Watchdog
 from keywatch.fanout import SweepTarget, targets_for
-from keywatch.simulator import HOME_ACCOUNT, SIM_ROLE
 from keywatch.sweep import Sweeper
 from support import load_function  # noqa: F401 - the sweep tests import it from here
 

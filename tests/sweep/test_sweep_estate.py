@@ -9,8 +9,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from keywatch.cli.simulator import SIM_ROLE
 from keywatch.models import KeyEvent, Mode
-from keywatch.simulator import SIM_ROLE
 from sweep_support import FailingClients, Sim
 
 A, B, C, D = "111122223333", "444455556666", "777788889999", "210987654321"

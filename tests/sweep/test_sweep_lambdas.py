@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 from keywatch.adapters.organizations import OrganizationsGateway, OrganizationsUnavailable
+from keywatch.cli.simulator import HOME_ACCOUNT, HOME_REGION, SIM_ROLE
 from keywatch.config import Settings
 from keywatch.runtime import build_watchdog
-from keywatch.simulator import HOME_ACCOUNT, HOME_REGION, SIM_ROLE
 from keywatch.sweep import Sweeper
 from support import FakeLambdaContext
 from sweep_support import FailingClients, Sim, load_function

@@ -22,7 +22,7 @@ FUNCTIONS = ("KeyEventsFunction", "SweepFunction", "SweepWorkerFunction")
 # What the Lambda Python runtime provides: the layer must not ship it, and may import it.
 RUNTIME_PROVIDED = {"boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3"}
 NEVER_SHIPPED = ("moto", "boto3", "botocore", "s3transfer", "pytest", "_pytest", "rich", "yaml",
-                 "keywatch/cli.py", "keywatch/simulator.py", "keywatch/render.py")
+                 "keywatch/cli", "keywatch/cli.py", "keywatch/simulator.py", "keywatch/render.py")
 EM_AARCH64 = 183
 LAYER_BUDGET_MB = 40  # unzipped; Lambda allows 250 MB for the function and all its layers
 

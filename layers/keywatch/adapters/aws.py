@@ -14,6 +14,7 @@ from typing import Any, Literal
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+
 from keywatch.iam import needs
 
 Purpose = Literal["read", "write"]

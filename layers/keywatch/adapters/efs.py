@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from botocore.exceptions import ClientError
+
 from keywatch.adapters.aws import AwsClients, Purpose, error_code
 from keywatch.iam import needs
 from keywatch.models import POLICY_TAG, FileSystem, MountTargetSpec, Policy

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
+
 from keywatch.adapters.aws import AwsClients, Purpose, error_code
 from keywatch.iam import needs
 from keywatch.keys import KeyRef, split_key_arn

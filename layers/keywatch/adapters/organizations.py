@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from botocore.exceptions import BotoCoreError, ClientError
+
 from keywatch.adapters.aws import AwsClients, error_code
 from keywatch.iam import needs
 

@@ -25,9 +25,6 @@ from urllib.parse import urlsplit
 
 from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
-from keywatch.adapters.aws import AwsClients
-from keywatch.iam import needs
-from keywatch.redaction import _SECRETS, redact
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry import (
@@ -42,6 +39,10 @@ from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryInterv
 from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.webhook import WebhookClient
+
+from keywatch.adapters.aws import AwsClients
+from keywatch.iam import needs
+from keywatch.redaction import _SECRETS, redact
 
 SLACK_API_URL = "https://slack.com/api/"
 SECRET_MAX_AGE = 300  # seconds a fetched secret is reused (Powertools Parameters cache)

@@ -8,6 +8,7 @@ from typing import Protocol
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 from botocore.exceptions import BotoCoreError, ClientError
+
 from keywatch.adapters.deliveries import DeliveryLog
 from keywatch.adapters.sns import SnsPublisher
 from keywatch.models import EventResult, NotificationResult, Outcome

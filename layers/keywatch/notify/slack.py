@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
+
 from keywatch.adapters.deliveries import Thread, ThreadStore
 from keywatch.adapters.slack import (
     THREAD_ERRORS,

@@ -7,31 +7,23 @@ import json
 import os
 import sys
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from keywatch.cli.session import (
+    EXIT_INPUT,
+    EXIT_OK,
+    EXIT_USAGE,
+    CliError,
+    default_events_dir,
+    default_fleet,
+    load_events,
+    open_session,
+    run_replay,
+)
+from keywatch.cli.session import err as _err
 from keywatch.models import EventResult, Mode
-
-EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 1, 2
-
-
-class CliError(Exception):
-    """A problem the user can fix; printed as one line, never as a traceback."""
-
-
-def _project_dir() -> Path:
-    return Path(__file__).resolve().parents[2]
-
-
-def default_events_dir() -> Path:
-    return Path(os.environ.get("KEYWATCH_EVENTS_DIR") or _project_dir() / "events")
-
-
-def default_fleet() -> Path:
-    return default_events_dir() / "fleet.yaml"
 
 
 def _quiet_powertools() -> None:
@@ -62,94 +54,12 @@ class _CurrentStderr:
 _STDERR = _CurrentStderr()
 
 
-def _err(message: str) -> None:
-    print(f"keywatch: {message}", file=sys.stderr)
-
-
-@dataclass
-class LoadedEvent:
-    path: str
-    event: Any  # a KeyEvent, or None when the file could not be read or parsed
-    error: str | None = None
-
-
-def load_events(paths: Sequence[str]) -> list[LoadedEvent]:
-    from keywatch.parse import InvalidEvent, load_event_file, parse_event
-
-    loaded = []
-    for path in paths:
-        try:
-            event = parse_event(load_event_file(Path(path).read_text(encoding="utf-8")))
-            loaded.append(LoadedEvent(path, event))
-        except OSError as exc:
-            loaded.append(LoadedEvent(path, None, f"cannot read the file ({exc.strerror or exc})"))
-        except UnicodeDecodeError:
-            loaded.append(LoadedEvent(path, None, "not UTF-8 text"))
-        except InvalidEvent as exc:
-            loaded.append(LoadedEvent(path, None, str(exc)))
-    return loaded
-
-
-@contextmanager
-def _watchdog(fleet_path: Path | None, use_aws: bool, mode: Mode,
-              slack_webhook: str | None = None) -> Iterator[tuple[Any, Any]]:
-    """Yield (watchdog, estate or None): real AWS with --aws, else a fresh simulated estate."""
-    from keywatch.config import ConfigError, Settings
-    from keywatch.runtime import build_watchdog
-
-    try:
-        settings = Settings.from_env().model_copy(update={"mode": mode})
-    except ConfigError as exc:
-        raise CliError(f"configuration: {exc}") from exc
-    if use_aws:
-        yield build_watchdog(settings, slack_webhook=slack_webhook), None
-        return
-    from keywatch.simulator import Estate, Fleet, FleetError, simulated_aws
-
-    path = fleet_path or default_fleet()
-    with simulated_aws():
-        try:
-            fleet = Fleet.load(path)
-            estate = Estate.build(fleet)
-        except FleetError as exc:
-            message = str(exc)  # one line that names the fleet file, as for a bad event file
-            raise CliError(message if message.startswith(str(path)) else f"{path}: {message}") from exc
-        yield build_watchdog(estate.settings(settings), estate.clients, slack_webhook=slack_webhook), estate
-
-
-def run_replay(paths: Sequence[str], fleet: Path | None, use_aws: bool, mode: Mode,
-               on_result: Callable[[str, EventResult, Any], None] | None = None,
-               slack_webhook: str | None = None) -> tuple[list[EventResult], int]:
-    loaded = load_events(paths)
-    status = EXIT_OK
-    results: list[EventResult] = []
-    with _watchdog(fleet, use_aws, mode, slack_webhook) as (watchdog, estate):
-        for item in loaded:
-            if item.event is None:
-                _err(f"{item.path}: {item.error}")
-                status = EXIT_INPUT
-                continue
-            event = item.event
-            try:
-                if estate is not None:
-                    estate.apply(event)
-                result = watchdog.handle_event(event)
-            except Exception as exc:  # noqa: BLE001 - one bad event must not hide the others
-                _err(f"{item.path}: handling failed: {type(exc).__name__}: {exc}")
-                status = EXIT_INPUT
-                continue
-            results.append(result)
-            if on_result:
-                on_result(item.path, result, estate)
-    return results, status
-
-
 def _report(results: Sequence[EventResult]) -> str:
     return json.dumps({"results": [r.report() for r in results]}, indent=2)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from keywatch.render import print_result
+    from keywatch.cli.render import print_result
 
     printer = None if args.json else (lambda path, result, _estate: print_result(path, result))
     if args.slack_webhook:
@@ -167,7 +77,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from keywatch.render import print_demo_intro, print_result, print_summary
+    from keywatch.cli.render import print_demo_intro, print_result, print_summary
 
     events_dir = default_events_dir()
     paths = sorted(str(p) for p in events_dir.glob("*.json"))
@@ -204,11 +114,11 @@ def _where(watchdog: Any, args: argparse.Namespace) -> tuple[list[str], list[str
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from keywatch.render import print_result
+    from keywatch.cli.render import print_result
 
     if args.aws and args.replay:
         raise CliError("--replay only applies to a simulated estate, not --aws")
-    with _watchdog(args.fleet, args.aws, args.mode) as (watchdog, estate):
+    with open_session(args.fleet, args.aws, args.mode) as (watchdog, estate):
         _prepare(watchdog, estate, args.replay)
         accounts, regions = _where(watchdog, args)
         try:
@@ -225,11 +135,11 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 
 def cmd_incidents(args: argparse.Namespace) -> int:
-    from keywatch.render import print_incidents
+    from keywatch.cli.render import print_incidents
 
     if args.aws and args.replay:
         raise CliError("--replay only applies to a simulated estate, not --aws")
-    with _watchdog(args.fleet, args.aws, args.mode) as (watchdog, estate):
+    with open_session(args.fleet, args.aws, args.mode) as (watchdog, estate):
         _prepare(watchdog, estate, args.replay)
         if watchdog.incidents is None:
             raise CliError("no incident store: set KEYWATCH_INCIDENTS_TABLE")
@@ -244,10 +154,11 @@ def cmd_incidents(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Audit every encrypted file system, in-process: bounded concurrency over account x Region."""
     from botocore.exceptions import BotoCoreError, ClientError
+
     from keywatch.fanout import resolve_accounts, targets_for
     from keywatch.sweep import Sweeper
 
-    with _watchdog(args.fleet, args.aws, args.mode) as (watchdog, _estate):
+    with open_session(args.fleet, args.aws, args.mode) as (watchdog, _estate):
         try:
             accounts, _source = resolve_accounts(watchdog.settings, watchdog.clients, args.accounts or ())
             regions = args.regions or watchdog.settings.regions or [watchdog.clients.home_region]
@@ -257,14 +168,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         if args.json or not sys.stderr.isatty():  # the bar is for a person at a terminal, never on stdout
             report = Sweeper(watchdog, workers=args.workers).run(targets)
         else:
-            from keywatch.sweep_render import sweep_progress
+            from keywatch.cli.sweep_render import sweep_progress
 
             with sweep_progress(enabled=True) as progress:
                 report = Sweeper(watchdog, workers=args.workers, progress=progress).run(targets)
     if args.json:
         print(json.dumps(report.report(), indent=2))
     else:
-        from keywatch.sweep_render import print_sweep
+        from keywatch.cli.sweep_render import print_sweep
 
         print_sweep(report)
     for error in report.summary.errors:

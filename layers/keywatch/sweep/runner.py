@@ -1,338 +1,58 @@
-"""The sweep: audit every encrypted EFS file system across accounts and Regions.
+"""The sweep's runner: list, look up each distinct key once, assess, respond, count down.
 
-It catches what the event path missed (DESIGN.md §1), with the same engine: a key at risk becomes a
-synthetic ``Sweep`` event handed to :meth:`Watchdog.respond`, so incidents, policies and modes are
-exactly those of the event path.
-
-- Pure functions (no boto3): :func:`classify`, :func:`assess`, :func:`assess_one`, :func:`countdown_due`,
-  :func:`verdict_for`, :func:`needs_response`. They are tested without moto.
-- :class:`Sweeper` does the work: list file systems (ceil(N/100) DescribeFileSystems per account and
-  Region), look up each DISTINCT key once (DescribeKey, and ListGrants while the key is Enabled), assess,
-  respond, and send countdown reminders before a scheduled deletion. One account that fails is
-  reported and never stops the rest.
-- :func:`fan_out` and :func:`sweep_target` are the distributed sweep: the scheduled Lambda sends one
-  SQS message per account and Region; a worker sweeps each one.
+:class:`Sweeper` lists file systems (ceil(N/100) DescribeFileSystems per account and Region), looks
+up each DISTINCT key once (DescribeKey, and ListGrants while the key is Enabled), assesses (pure,
+:mod:`keywatch.sweep.assess`), responds through the engine and sends countdown reminders before a
+scheduled deletion. One account that fails is reported and never stops the rest.
+:func:`sweep_target` is a worker's job in the distributed sweep (one account and Region per message).
 """
 
 from __future__ import annotations
 
-import math
 import threading
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, TypeVar
+from datetime import UTC, datetime
+from typing import TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
+
 from keywatch.adapters.aws import AccountAccessError, AwsClients
 from keywatch.adapters.countdowns import CountdownLedger, DynamoCountdownLedger, MemoryCountdownLedger
 from keywatch.adapters.kms import KmsError
-from keywatch.assess import CRITICAL_STATES, HIGH_STATES, Verdict, decide, normalise_key_arn
+from keywatch.assess import Verdict
 from keywatch.config import Settings
 from keywatch.engine import Watchdog
 from keywatch.fanout import SweepTarget, sweep_id_for
-from keywatch.keys import InvalidKeyIdentifier, KeyRef, split_key_arn
-from keywatch.models import (
-    DELETED,
-    UNKNOWN,
-    Actor,
-    Affected,
-    EventResult,
-    FileSystem,
-    KeyEvent,
-    KeyInfo,
-    NotificationResult,
-    Outcome,
-    Policy,
-    Severity,
-)
+from keywatch.keys import split_key_arn
+from keywatch.models import UNKNOWN, Actor, FileSystem, KeyEvent, KeyInfo, Outcome, Severity
 from keywatch.observability import logger, metrics
-from pydantic import BaseModel, Field
+from keywatch.sweep.assess import (
+    EXPIRY_WARNING_DAYS,
+    _days,
+    alias_locations,
+    assess,
+    call_floor,
+    classify,
+    key_arn_of,
+    needs_response,
+    verdict_for,
+)
+from keywatch.sweep.countdowns import countdown_due, countdown_result
+from keywatch.sweep.models import (
+    RESPONDED,
+    Assessment,
+    CountdownResult,
+    Finding,
+    KeyLookup,
+    SweepReport,
+    SweepSummary,
+    TargetError,
+)
 
-EXPIRY_WARNING_DAYS = 30  # imported key material that expires within this many days is reported (low)
 DEFAULT_WORKERS = 8
-AWS_MANAGED_ALIAS = "alias/aws/elasticfilesystem"
-PAGE_SIZE = 100  # DescribeFileSystems returns up to 100 per page
 SWEEP_ERRORS = (AccountAccessError, ClientError, BotoCoreError, KmsError)
-SEVERITY_ORDER = {Severity.CRITICAL: 4, Severity.HIGH: 3, Severity.MEDIUM: 2, Severity.LOW: 1, Severity.INFO: 0}
-
-Problem = Literal["key_state", "grant_missing", "import_expiry", "key_unreadable"]
-KeyUse = Literal["unencrypted", "aws_managed", "alias", "key", "invalid"]
-# Problems that open an incident and go through the engine; the others are reported only.
-RESPONDED = frozenset({"key_state", "grant_missing"})
-
-
-# --- models ---------------------------------------------------------------------------------------
-
-
-class Finding(BaseModel):
-    """A file system at risk, and why."""
-
-    file_system_id: str
-    name: str | None = None
-    account: str
-    region: str
-    key_arn: str | None
-    key_state: str
-    severity: Severity
-    reason: str
-    problem: Problem
-    policy: Policy = Policy.NOTIFY
-    mount_targets: int = 0
-    deletion_date: datetime | None = None
-    valid_to: datetime | None = None
-    days_left: int | None = None
-
-
-class UnencryptedFileSystem(BaseModel):
-    file_system_id: str
-    name: str | None = None
-    account: str
-    region: str
-    mount_targets: int = 0
-
-
-class TargetError(BaseModel):
-    account: str
-    region: str
-    error: str
-
-
-class CountdownResult(BaseModel):
-    key_arn: str
-    threshold_days: int
-    days_left: int
-    deletion_date: datetime
-    file_systems: list[str]
-    notifications: list[NotificationResult] = Field(default_factory=list)
-
-
-class SweepSummary(BaseModel):
-    sweep_id: str
-    started_at: datetime
-    duration_seconds: float
-    accounts: int
-    regions: list[str]
-    targets: int
-    targets_failed: int
-    file_systems: int
-    encrypted: int
-    customer_managed: int
-    aws_managed: int
-    unencrypted: int
-    distinct_keys: int
-    findings: int
-    by_severity: dict[str, int]
-    by_problem: dict[str, int]
-    incidents_opened: int = 0
-    incidents_updated: int = 0
-    incidents_known: int = 0
-    incidents_resolved: int = 0
-    countdowns_sent: int = 0
-    errors: list[TargetError] = Field(default_factory=list)
-    api_calls: dict[str, int] = Field(default_factory=dict)
-    api_call_floor: int = 0  # ceil(N/100) DescribeFileSystems per account-Region + 2 per distinct key
-
-
-class SweepReport(BaseModel):
-    findings: list[Finding] = Field(default_factory=list)
-    unencrypted: list[UnencryptedFileSystem] = Field(default_factory=list)
-    results: list[EventResult] = Field(default_factory=list)  # what respond() did, per key
-    countdowns: list[CountdownResult] = Field(default_factory=list)
-    summary: SweepSummary
-
-    def report(self) -> dict:
-        """The ``keywatch sweep --json`` document (DESIGN.md §2)."""
-        return self.model_dump(mode="json")
-
-
-@dataclass(frozen=True)
-class KeyLookup:
-    """What the sweep learnt about one distinct key: DescribeKey, and the file systems holding an EFS grant."""
-
-    key: KeyInfo
-    grants: frozenset[str] | None = None  # None: not listed (key not Enabled, or ListGrants failed)
-
-
-@dataclass
-class Assessment:
-    findings: list[Finding]
-    unencrypted: list[UnencryptedFileSystem]
-    key_of: dict[str, str | None]  # file system ID -> key ARN (lower case), for customer managed keys
-    aws_managed: int
-    customer_managed: int
-
-
-# --- pure -----------------------------------------------------------------------------------------
-
-
-def classify(fs: FileSystem) -> KeyUse:
-    """How a file system is encrypted, before any key is looked up."""
-    if not fs.encrypted:
-        return "unencrypted"
-    if not fs.kms_key_id:
-        return "aws_managed"  # moto stores no key; AWS reports the aws/elasticfilesystem key's ARN
-    try:
-        ref = KeyRef.parse(fs.kms_key_id)
-    except InvalidKeyIdentifier:
-        return "invalid"
-    if ref.is_alias:
-        return "aws_managed" if ref.name == AWS_MANAGED_ALIAS else "alias"
-    return "key"
-
-
-def alias_locations(file_systems: Iterable[FileSystem]) -> set[tuple[str, str]]:
-    """(account, Region) pairs whose aliases must be listed: only where a file system stores an alias."""
-    found = set()
-    for fs in file_systems:
-        if classify(fs) == "alias":
-            ref = KeyRef.parse(fs.kms_key_id or "").located(fs.account, fs.region)
-            if ref.account and ref.region:
-                found.add((ref.account, ref.region))
-    return found
-
-
-def key_arn_of(fs: FileSystem, alias_maps: Mapping[tuple[str, str], Mapping[str, str]]) -> str | None:
-    """The key ARN (lower case) a customer-managed-key file system uses, or None if it can't be told."""
-    if classify(fs) not in ("key", "alias"):
-        return None
-    return normalise_key_arn(fs, lambda account, region, alias: alias_maps.get((account, region), {}).get(alias))
-
-
-def _days(delta: timedelta) -> int:
-    """Whole days left, rounded up: 6 days and 23 hours is "7 days left", 2 hours is "1 day left"."""
-    return max(0, math.ceil(delta.total_seconds() / 86400))
-
-
-def assess_one(fs: FileSystem, key_arn: str | None, lookup: KeyLookup | None, now: datetime,
-               expiry_days: int = EXPIRY_WARNING_DAYS) -> Finding | None:
-    """The finding for one file system on a customer managed key, or None when it is not at risk."""
-
-    def finding(state: str, severity: Severity, problem: Problem, reason: str, **extra: object) -> Finding:
-        return Finding(file_system_id=fs.file_system_id, name=fs.name, account=fs.account, region=fs.region,
-                       key_arn=lookup.key.arn if lookup else key_arn, key_state=state, severity=severity,
-                       problem=problem, reason=reason, policy=fs.policy, mount_targets=fs.mount_targets,
-                       **extra)  # type: ignore[arg-type]
-
-    if lookup is None:
-        why = f"its key {fs.kms_key_id!r} can't be resolved to a KMS key (the alias points at no key?)"
-        return finding(UNKNOWN, Severity.MEDIUM, "key_unreadable",
-                       f"keywatch cannot tell which key protects it: {why}.")
-    key = lookup.key
-    if key.key_manager == "AWS":
-        return None  # the AWS managed aws/elasticfilesystem key can't be disabled or deleted by anyone
-    state = key.state
-    deletion = key.deletion_date
-    days_left = _days(deletion - now) if deletion else None
-    if state in CRITICAL_STATES:
-        reason = {
-            DELETED: "The key has been deleted; the data on this file system can no longer be read.",
-            "PendingDeletion": (f"The key is scheduled for deletion on {deletion:%Y-%m-%d} ({days_left} days left); "
-                                "the data becomes unreadable for good when it is deleted." if deletion else
-                                "The key is scheduled for deletion; the data becomes unreadable for good then."),
-            "PendingReplicaDeletion": "The key is a multi-Region primary pending deletion; the data will become "
-                                      "unreadable.",
-            "PendingImport": "The key has no key material (deleted or expired); the file system can't be read.",
-        }[state]
-        return finding(state, Severity.CRITICAL, "key_state", reason, deletion_date=deletion, days_left=days_left)
-    if state in HIGH_STATES:
-        return finding(state, Severity.HIGH, "key_state",
-                       f"The key is {state}; the file system loses access after a period of time.")
-    if state == UNKNOWN:
-        detail = f" ({key.description})" if key.description else ""
-        return finding(state, Severity.MEDIUM, "key_unreadable",
-                       f"keywatch cannot read the key{detail}; its state is unknown.")
-    if state != "Enabled":
-        return None  # Creating, Updating: transient
-    if lookup.grants is not None and fs.file_system_id.lower() not in lookup.grants:
-        return finding(state, Severity.HIGH, "grant_missing",
-                       "The key is Enabled but the EFS grant for this file system is gone; EFS will lose access "
-                       "to the key.")
-    if key.valid_to is not None and key.valid_to - now <= timedelta(days=expiry_days):
-        left = _days(key.valid_to - now)
-        return finding(state, Severity.LOW, "import_expiry",
-                       f"The key's imported material expires on {key.valid_to:%Y-%m-%d} ({left} days left); "
-                       "re-import it before then.", valid_to=key.valid_to, days_left=left)
-    return None
-
-
-def assess(file_systems: Iterable[FileSystem], lookups: Mapping[str, KeyLookup],
-           alias_maps: Mapping[tuple[str, str], Mapping[str, str]] | None = None, now: datetime | None = None,
-           expiry_days: int = EXPIRY_WARNING_DAYS) -> Assessment:
-    """Findings for every file system, given the distinct keys looked up (keyed by lower-case key ARN)."""
-    now = now or datetime.now(UTC)
-    maps = alias_maps or {}
-    result = Assessment([], [], {}, 0, 0)
-    for fs in file_systems:
-        use = classify(fs)
-        if use == "unencrypted":
-            result.unencrypted.append(UnencryptedFileSystem(file_system_id=fs.file_system_id, name=fs.name,
-                                                            account=fs.account, region=fs.region,
-                                                            mount_targets=fs.mount_targets))
-            continue
-        if use == "aws_managed":
-            result.aws_managed += 1
-            continue
-        arn = key_arn_of(fs, maps)
-        lookup = lookups.get(arn) if arn else None
-        if lookup is not None and lookup.key.key_manager == "AWS":
-            result.aws_managed += 1
-            continue
-        result.customer_managed += 1
-        result.key_of[fs.file_system_id] = arn
-        found = assess_one(fs, arn, lookup, now, expiry_days)
-        if found is not None:
-            result.findings.append(found)
-    result.findings.sort(key=lambda f: (-SEVERITY_ORDER[f.severity], f.account, f.region, f.file_system_id))
-    return result
-
-
-def countdown_due(deletion_date: datetime | None, now: datetime, thresholds: Sequence[int]) -> int | None:
-    """The most urgent threshold (days before deletion) already reached, or None.
-
-    With thresholds [7, 1], a key deleted in 5 days is due its 7-day reminder; in 12 hours, its 1-day one.
-    Only the most urgent threshold reached is returned, so a late first sweep never sends a stale one.
-    """
-    if deletion_date is None or not thresholds:
-        return None
-    remaining = (deletion_date - now).total_seconds() / 86400
-    reached = [t for t in thresholds if remaining <= t]
-    return min(reached) if reached else None
-
-
-def verdict_for(event: KeyEvent, key: KeyInfo, findings: Sequence[Finding], affected: list[FileSystem]) -> Verdict:
-    """The engine's verdict for a key the sweep found at risk: decide() for key states, else grant loss."""
-    if any(f.problem == "key_state" for f in findings):
-        return decide(event, key.state, affected)
-    n = len(affected)
-    return Verdict(Outcome.ALERT, Severity.HIGH,
-                   f"The key is Enabled but the EFS grant is gone for {n} EFS file system{'s' if n != 1 else ''}; "
-                   "they will lose access to the key.")
-
-
-def needs_response(current: Mapping[str, Any] | None, severity: Severity | None, fs_ids: Iterable[str]) -> bool:
-    """Respond unless an open incident already covers these file systems at this severity or worse.
-
-    The event path normally opened the incident already; the sweep then only reports it. It responds when
-    the event was missed (no open incident), when more file systems are hit, or when it got worse.
-    """
-    if not current or current.get("status") != "open":
-        return True
-    known = {str(fs.get("file_system_id")) for fs in current.get("affected") or [] if isinstance(fs, dict)}
-    if set(fs_ids) - known:
-        return True
-    try:
-        recorded = Severity(str(current.get("severity")))
-    except ValueError:
-        return True
-    return severity is not None and SEVERITY_ORDER[severity] > SEVERITY_ORDER[recorded]
-
-
-def call_floor(file_systems_per_target: Iterable[int], distinct_keys: int) -> int:
-    """The fewest calls the question takes: ceil(N/100) pages per account-Region + 2 per distinct key."""
-    return sum(max(1, math.ceil(n / PAGE_SIZE)) for n in file_systems_per_target) + 2 * distinct_keys
 
 
 # --- the sweep ------------------------------------------------------------------------------------
@@ -601,22 +321,6 @@ class _KeyLookups:
             self.want(arn)
         return {arn: self._futures[arn].result() for arn in key_arns}
 
-
-def countdown_result(event: KeyEvent, key: KeyInfo, affected: Sequence[FileSystem], days_left: int) -> EventResult:
-    """The reminder, as the result object every channel already knows how to send."""
-    n = len(affected)
-    when = f"{key.deletion_date:%Y-%m-%d %H:%M} UTC" if key.deletion_date else "soon"
-    return EventResult(
-        event_id=event.event_id, event_name="Countdown", key_arn=key.arn, key_state=key.state,
-        outcome=Outcome.ALERT, severity=Severity.CRITICAL,
-        reason=(f"The key will be deleted in {days_left} day{'s' if days_left != 1 else ''} ({when}); "
-                f"{n} EFS file system{'s' if n != 1 else ''} will become unreadable for good unless the deletion "
-                "is cancelled."),
-        affected=[Affected(file_system_id=fs.file_system_id, name=fs.name, account=fs.account, region=fs.region,
-                           mount_targets=fs.mount_targets, mount_targets_after=fs.mount_targets, policy=fs.policy)
-                  for fs in affected],
-        key_state_after=key.state, event=event, key=key,
-    )
 
 
 class TargetFailed(RuntimeError):

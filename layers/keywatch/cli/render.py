@@ -6,12 +6,13 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from keywatch.models import EventResult, Mode, Outcome
-from keywatch.notify import text
 from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
+
+from keywatch.models import EventResult, Mode, Outcome
+from keywatch.notify import text
 
 console = Console(highlight=False, soft_wrap=False)
 if not console.is_terminal:

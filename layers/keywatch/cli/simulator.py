@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
 from keywatch.adapters.aws import AwsClients
 from keywatch.config import Settings
 from keywatch.keys import InvalidKeyIdentifier, KeyRef, split_key_arn
 from keywatch.models import KeyEvent
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 KeyState = Literal["Enabled", "Disabled", "PendingDeletion", "PendingReplicaDeletion", "PendingImport", "Unavailable"]
 HOME_ACCOUNT = "123456789012"  # the account keywatch itself runs in, inside the simulation

@@ -8,12 +8,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from keywatch.render import STYLE, console
-from keywatch.sweep import ProgressCallback, SweepReport
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from keywatch.cli.render import STYLE, console
+from keywatch.sweep import ProgressCallback, SweepReport
 
 
 @contextmanager

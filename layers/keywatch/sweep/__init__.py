@@ -1,0 +1,74 @@
+"""The sweep: audit every encrypted EFS file system across accounts and Regions.
+
+It catches what the event path missed (DESIGN.md §1), with the same engine: a key at risk becomes a
+synthetic ``Sweep`` event handed to :meth:`Watchdog.respond`, so incidents, policies and modes are
+exactly those of the event path. One module per room:
+
+- :mod:`~keywatch.sweep.models`: findings, the report, what was learnt about each key;
+- :mod:`~keywatch.sweep.assess`: pure assessment (no boto3), tested without moto;
+- :mod:`~keywatch.sweep.countdowns`: reminders before a scheduled deletion (pure);
+- :mod:`~keywatch.sweep.runner`: the threaded :class:`Sweeper` and a worker's :func:`sweep_target`.
+"""
+
+from keywatch.fanout import SweepTarget, targets_for
+from keywatch.sweep.assess import (
+    AWS_MANAGED_ALIAS,
+    EXPIRY_WARNING_DAYS,
+    PAGE_SIZE,
+    alias_locations,
+    assess,
+    assess_one,
+    call_floor,
+    classify,
+    key_arn_of,
+    needs_response,
+    verdict_for,
+)
+from keywatch.sweep.countdowns import countdown_due, countdown_result
+from keywatch.sweep.models import (
+    RESPONDED,
+    SEVERITY_ORDER,
+    Assessment,
+    CountdownResult,
+    Finding,
+    KeyLookup,
+    SweepReport,
+    SweepSummary,
+    TargetError,
+    UnencryptedFileSystem,
+)
+from keywatch.sweep.runner import DEFAULT_WORKERS, SWEEP_ERRORS, ProgressCallback, Sweeper, TargetFailed, sweep_target
+
+__all__ = [
+    "AWS_MANAGED_ALIAS",
+    "DEFAULT_WORKERS",
+    "EXPIRY_WARNING_DAYS",
+    "PAGE_SIZE",
+    "RESPONDED",
+    "SEVERITY_ORDER",
+    "SWEEP_ERRORS",
+    "Assessment",
+    "CountdownResult",
+    "Finding",
+    "KeyLookup",
+    "ProgressCallback",
+    "SweepReport",
+    "SweepSummary",
+    "SweepTarget",
+    "Sweeper",
+    "TargetError",
+    "TargetFailed",
+    "UnencryptedFileSystem",
+    "alias_locations",
+    "assess",
+    "assess_one",
+    "call_floor",
+    "classify",
+    "countdown_due",
+    "countdown_result",
+    "key_arn_of",
+    "needs_response",
+    "sweep_target",
+    "targets_for",
+    "verdict_for",
+]
