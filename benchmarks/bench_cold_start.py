@@ -49,14 +49,33 @@ HANDLERS = {
 # layer's packages (layers/requirements.txt). The dev venv also holds moto, requests, httpx, yaml...
 # which the X-Ray patcher and others would otherwise find and import, inflating the figures.
 LAYER_AND_RUNTIME = (
-    "boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3",
-    "aws_lambda_powertools", "aws_xray_sdk", "wrapt", "pydantic", "pydantic_core", "annotated_types",
-    "typing_extensions", "typing_inspection", "slack_sdk", "slack", "keywatch", "app",
+    "boto3",
+    "botocore",
+    "s3transfer",
+    "jmespath",
+    "dateutil",
+    "six",
+    "urllib3",
+    "aws_lambda_powertools",
+    "aws_xray_sdk",
+    "wrapt",
+    "pydantic",
+    "pydantic_core",
+    "annotated_types",
+    "typing_extensions",
+    "typing_inspection",
+    "slack_sdk",
+    "slack",
+    "keywatch",
+    "app",
 )
 
-GUARD = """
+GUARD = (
+    """
 import importlib.abc, sys
-_ALLOWED = set(sys.stdlib_module_names) | set(""" + repr(LAYER_AND_RUNTIME) + """)
+_ALLOWED = set(sys.stdlib_module_names) | set("""
+    + repr(LAYER_AND_RUNTIME)
+    + """)
 class _LambdaOnly(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
         top = name.split(".")[0]
@@ -72,8 +91,11 @@ socket.socket.connect_ex = _refuse
 socket.create_connection = _refuse
 socket.getaddrinfo = _refuse
 """
+)
 
-FLOOR = GUARD + """
+FLOOR = (
+    GUARD
+    + """
 import json, time
 c0, t0 = time.process_time(), time.perf_counter()
 import boto3
@@ -83,8 +105,11 @@ clients = [session.client(name, region_name="{region}") for name in {services!r}
 t2, c2 = time.perf_counter(), time.process_time()
 print(json.dumps({{"import": t1 - t0, "init": 0.0, "clients": t2 - t1, "total": t2 - t0, "cpu": c2 - c0}}))
 """
+)
 
-HANDLER = GUARD + """
+HANDLER = (
+    GUARD
+    + """
 import importlib, json, sys, time
 sys.path.insert(0, {task_root!r})
 c0, t0 = time.process_time(), time.perf_counter()
@@ -106,49 +131,59 @@ clients = [factory.client(name, "{account}", "{region}") for name in {services!r
 t3, c3 = time.perf_counter(), time.process_time()
 print(json.dumps({{"import": t1 - t0, "init": t2 - t1, "clients": t3 - t2, "total": t3 - t0, "cpu": c3 - c0}}))
 """
+)
 
 
 def lambda_env(name: str, task_root: Path) -> dict[str, str]:
     """The variables Lambda and template.yaml set, and nothing from the caller's AWS configuration."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "KEYWATCH_", "POWERTOOLS_"))}
-    env.update({
-        "AWS_ACCESS_KEY_ID": "AKIABENCHMARKONLY000",
-        "AWS_SECRET_ACCESS_KEY": "benchmark-only",
-        "AWS_SESSION_TOKEN": "benchmark-only",
-        "AWS_REGION": REGION,
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_CONFIG_FILE": os.devnull,
-        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_LAMBDA_FUNCTION_NAME": f"keywatch-{name}",
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
-        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
-        "LAMBDA_TASK_ROOT": str(task_root),
-        "_HANDLER": "app.lambda_handler",
-        "POWERTOOLS_SERVICE_NAME": "keywatch",
-        "POWERTOOLS_METRICS_NAMESPACE": "keywatch",
-        "POWERTOOLS_LOG_LEVEL": "INFO",
-        "POWERTOOLS_LOGGER_LOG_EVENT": "false",
-        "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
-        "KEYWATCH_MODE": "notify",
-        "KEYWATCH_TOPIC_ARN": f"arn:aws:sns:{REGION}:{ACCOUNT}:keywatch-AlertTopic",
-        "KEYWATCH_INCIDENTS_TABLE": "keywatch-IncidentsTable",
-        "KEYWATCH_IDEMPOTENCY_TABLE": "keywatch-IdempotencyTable",
-        "KEYWATCH_READ_ROLE": "keywatch-read",
-        "KEYWATCH_WRITE_ROLE": "keywatch-remediate",
-        "KEYWATCH_OWN_ROLE_ARNS": f"arn:aws:iam::{ACCOUNT}:role/keywatch/keywatch-KeyEventsFunctionRole",
-        "KEYWATCH_REGIONS": REGION,
-        "KEYWATCH_COUNTDOWN_DAYS": "7,1",
-        "KEYWATCH_SWEEP_QUEUE_URL": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/keywatch-SweepQueue",
-    })
+    env.update(
+        {
+            "AWS_ACCESS_KEY_ID": "AKIABENCHMARKONLY000",
+            "AWS_SECRET_ACCESS_KEY": "benchmark-only",
+            "AWS_SESSION_TOKEN": "benchmark-only",
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_LAMBDA_FUNCTION_NAME": f"keywatch-{name}",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
+            "LAMBDA_TASK_ROOT": str(task_root),
+            "_HANDLER": "app.lambda_handler",
+            "POWERTOOLS_SERVICE_NAME": "keywatch",
+            "POWERTOOLS_METRICS_NAMESPACE": "keywatch",
+            "POWERTOOLS_LOG_LEVEL": "INFO",
+            "POWERTOOLS_LOGGER_LOG_EVENT": "false",
+            "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
+            "KEYWATCH_MODE": "notify",
+            "KEYWATCH_TOPIC_ARN": f"arn:aws:sns:{REGION}:{ACCOUNT}:keywatch-AlertTopic",
+            "KEYWATCH_INCIDENTS_TABLE": "keywatch-IncidentsTable",
+            "KEYWATCH_IDEMPOTENCY_TABLE": "keywatch-IdempotencyTable",
+            "KEYWATCH_READ_ROLE": "keywatch-read",
+            "KEYWATCH_WRITE_ROLE": "keywatch-remediate",
+            "KEYWATCH_OWN_ROLE_ARNS": f"arn:aws:iam::{ACCOUNT}:role/keywatch/keywatch-KeyEventsFunctionRole",
+            "KEYWATCH_REGIONS": REGION,
+            "KEYWATCH_COUNTDOWN_DAYS": "7,1",
+            "KEYWATCH_SWEEP_QUEUE_URL": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/keywatch-SweepQueue",
+        }
+    )
     return env
 
 
 def run_child(code: str, env: dict[str, str], extra: tuple[str, ...] = ()) -> dict[str, float]:
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, *extra, "-c", code], env=env, capture_output=True, text=True,
-                          timeout=120, check=False, cwd=tempfile.gettempdir())
+    done = subprocess.run(
+        [sys.executable, *extra, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=tempfile.gettempdir(),
+    )
     wall = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"benchmark child failed:\n{done.stderr[-4000:]}")
@@ -176,8 +211,9 @@ def measure(name: str, runs: int, scratch: Path) -> dict[str, object]:
     task_root = ROOT / "functions" / name
     env = lambda_env(name, scratch)
     floor_code = FLOOR.format(region=REGION, services=services)
-    handler_code = HANDLER.format(task_root=str(task_root), init=init, account=ACCOUNT, region=REGION,
-                                  services=services)
+    handler_code = HANDLER.format(
+        task_root=str(task_root), init=init, account=ACCOUNT, region=REGION, services=services
+    )
     run_child(handler_code, env)  # warm the OS file cache and write bytecode, as a deployed layer has it
     run_child(floor_code, env)
     floors, handlers = [], []
@@ -213,8 +249,9 @@ def measure(name: str, runs: int, scratch: Path) -> dict[str, object]:
 def importtime(name: str, scratch: Path, top: int = 25) -> None:
     """Print the imports that cost the handler most (self time), from python -X importtime."""
     init, services = HANDLERS[name]
-    code = HANDLER.format(task_root=str(ROOT / "functions" / name), init=init, account=ACCOUNT, region=REGION,
-                          services=services)
+    code = HANDLER.format(
+        task_root=str(ROOT / "functions" / name), init=init, account=ACCOUNT, region=REGION, services=services
+    )
     rows = []
     for line in str(run_child(code, lambda_env(name, scratch), ("-X", "importtime"))["stderr"]).splitlines():
         if line.startswith("import time:") and "|" in line and "self" not in line:
@@ -241,7 +278,7 @@ def main() -> None:
     report = {
         "benchmark": "cold start: import + first-event initialisation + clients, vs import boto3 + the same clients",
         "ratio": "handler CPU time / floor CPU time, least of the runs (median_ratio: of the medians; "
-                 "wall_ratio: of the wall-clock medians)",
+        "wall_ratio: of the wall-clock medians)",
         "goal_ratio": GOAL,
         "python": platform.python_version(),
         "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs",
@@ -249,15 +286,19 @@ def main() -> None:
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"{'handler':<14}{'floor ms':>10}{'handler ms':>12}{'ratio':>8}{'median':>8}{'wall':>7}"
-          "  (wall ms: import / init / clients)")
+    print(
+        f"{'handler':<14}{'floor ms':>10}{'handler ms':>12}{'ratio':>8}{'median':>8}{'wall':>7}"
+        "  (wall ms: import / init / clients)"
+    )
     for name, r in results.items():
         parts = r["handler_parts_s"]
         assert isinstance(parts, dict)
-        print(f"{name:<14}{float(r['floor_cpu_s']) * 1000:>10.0f}{float(r['handler_cpu_s']) * 1000:>12.0f}"
-              f"{r['ratio']:>7}x{r['median_ratio']:>7}x{r['wall_ratio']:>6}x"
-              f"  ({' / '.join(f'{v * 1000:.0f}' for v in parts.values())})"
-              f"{'' if r['meets_goal'] else '  above the goal of ' + str(GOAL) + 'x'}")
+        print(
+            f"{name:<14}{float(r['floor_cpu_s']) * 1000:>10.0f}{float(r['handler_cpu_s']) * 1000:>12.0f}"
+            f"{r['ratio']:>7}x{r['median_ratio']:>7}x{r['wall_ratio']:>6}x"
+            f"  ({' / '.join(f'{v * 1000:.0f}' for v in parts.values())})"
+            f"{'' if r['meets_goal'] else '  above the goal of ' + str(GOAL) + 'x'}"
+        )
     print(f"written to {RESULTS.relative_to(ROOT)}")
 
 

@@ -53,8 +53,12 @@ OTHER_ID = "0987dcba-09fe-87dc-65ba-ab0987654321"
 PAGE = 100  # DescribeFileSystems returns at most 100 file systems a page
 
 warnings.filterwarnings("ignore", message="Couldn't determine the remaining time left")
-for name, value in {"POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_TRACE_DISABLED": "true",
-                    "POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_NAMESPACE": "keywatch"}.items():
+for name, value in {
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_LOG_LEVEL": "ERROR",
+    "POWERTOOLS_METRICS_NAMESPACE": "keywatch",
+}.items():
     os.environ.setdefault(name, value)
 
 
@@ -64,27 +68,51 @@ def fleet(size: int) -> dict[str, Any]:
     for i in range(size):
         name = f"fs-{i:05d}"
         if i % 100 == 0:
-            systems.append({"name": name, "key": KEY_ID, "mount_targets": 1,
-                            "tags": {"keywatch:on-key-loss": "unmount"}})
+            systems.append(
+                {"name": name, "key": KEY_ID, "mount_targets": 1, "tags": {"keywatch:on-key-loss": "unmount"}}
+            )
         elif i % 2:
             systems.append({"name": name, "key": OTHER_ID})
         else:
             systems.append({"name": name, "encrypted": False})
-    return {"accounts": [{"id": ACCOUNT, "regions": {REGION: {
-        "keys": [{"id": KEY_ID, "aliases": ["alias/app"]}, {"id": OTHER_ID}], "file_systems": systems}}}]}
+    return {
+        "accounts": [
+            {
+                "id": ACCOUNT,
+                "regions": {
+                    REGION: {
+                        "keys": [{"id": KEY_ID, "aliases": ["alias/app"]}, {"id": OTHER_ID}],
+                        "file_systems": systems,
+                    }
+                },
+            }
+        ]
+    }
 
 
 def disable_key(event_id: str) -> dict[str, Any]:
     """A DisableKey as EventBridge delivers it: the caller passed the bare key ID, the ARN is in resources."""
     return {
-        "version": "0", "id": f"envelope-{event_id}", "detail-type": "AWS API Call via CloudTrail",
-        "source": "aws.kms", "account": ACCOUNT, "time": "2026-11-28T09:15:42Z", "region": REGION, "resources": [],
+        "version": "0",
+        "id": f"envelope-{event_id}",
+        "detail-type": "AWS API Call via CloudTrail",
+        "source": "aws.kms",
+        "account": ACCOUNT,
+        "time": "2026-11-28T09:15:42Z",
+        "region": REGION,
+        "resources": [],
         "detail": {
-            "eventVersion": "1.09", "eventTime": "2026-11-28T09:15:42Z", "eventSource": "kms.amazonaws.com",
-            "eventName": "DisableKey", "awsRegion": REGION, "sourceIPAddress": "203.0.113.24",
+            "eventVersion": "1.09",
+            "eventTime": "2026-11-28T09:15:42Z",
+            "eventSource": "kms.amazonaws.com",
+            "eventName": "DisableKey",
+            "awsRegion": REGION,
+            "sourceIPAddress": "203.0.113.24",
             "userAgent": "aws-cli/2.17.5",
             "userIdentity": {"type": "IAMUser", "arn": f"arn:aws:iam::{ACCOUNT}:user/bench", "accountId": ACCOUNT},
-            "requestParameters": {"keyId": KEY_ID}, "responseElements": None, "eventID": event_id,
+            "requestParameters": {"keyId": KEY_ID},
+            "responseElements": None,
+            "eventID": event_id,
             "resources": [{"accountId": ACCOUNT, "type": "AWS::KMS::Key", "ARN": KEY_ARN}],
             "recipientAccountId": ACCOUNT,
         },
@@ -134,22 +162,27 @@ def measure(size: int, repeat: int) -> list[dict[str, Any]]:
                 counted.append(Counter(clients.calls))
                 affected, outcome = len(result.affected), result.outcome.value
             cold, warm = counted[0], counted[-1] if runs > 1 else None
-            rows.append({
-                "file_systems": size,
-                "mode": mode.value,
-                "affected": affected,
-                "outcome": outcome,
-                "expected_describe_file_systems": math.ceil(size / PAGE),
-                "calls": dict(sorted(cold.items())),
-                "total_calls": sum(cold.values()),
-                "describe_file_systems": cold.get("efs:DescribeFileSystems", 0),
-                "calls_warm": dict(sorted(warm.items())) if warm is not None else None,
-                "total_calls_warm": sum(warm.values()) if warm is not None else None,
-                "wall_seconds": {"runs": [round(w, 4) for w in walls], "cold": round(walls[0], 4),
-                                 "warm_median": round(statistics.median(walls[1:]), 4) if runs > 1 else None},
-                "paging_floor_seconds": round(floor, 4),
-                "estate_build_seconds": round(build_seconds, 2),
-            })
+            rows.append(
+                {
+                    "file_systems": size,
+                    "mode": mode.value,
+                    "affected": affected,
+                    "outcome": outcome,
+                    "expected_describe_file_systems": math.ceil(size / PAGE),
+                    "calls": dict(sorted(cold.items())),
+                    "total_calls": sum(cold.values()),
+                    "describe_file_systems": cold.get("efs:DescribeFileSystems", 0),
+                    "calls_warm": dict(sorted(warm.items())) if warm is not None else None,
+                    "total_calls_warm": sum(warm.values()) if warm is not None else None,
+                    "wall_seconds": {
+                        "runs": [round(w, 4) for w in walls],
+                        "cold": round(walls[0], 4),
+                        "warm_median": round(statistics.median(walls[1:]), 4) if runs > 1 else None,
+                    },
+                    "paging_floor_seconds": round(floor, 4),
+                    "estate_build_seconds": round(build_seconds, 2),
+                }
+            )
     return rows
 
 
@@ -175,10 +208,15 @@ def scaling(rows: list[dict[str, Any]]) -> dict[str, Any]:
             constant[op] = base
     fits = all(
         r["total_calls"] == r["describe_file_systems"] + sum(constant.values()) + sum(per_fs.values()) * r["affected"]
-        for r in rows)
-    return {"constant": sum(constant.values()), "constant_calls": constant,
-            "per_affected_file_system": sum(per_fs.values()), "per_affected_file_system_calls": per_fs,
-            "fits_every_size": fits}
+        for r in rows
+    )
+    return {
+        "constant": sum(constant.values()),
+        "constant_calls": constant,
+        "per_affected_file_system": sum(per_fs.values()),
+        "per_affected_file_system_calls": per_fs,
+        "fits_every_size": fits,
+    }
 
 
 def ms(seconds: float | None) -> str:
@@ -186,18 +224,33 @@ def ms(seconds: float | None) -> str:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    head = ("file systems", "mode", "affected", "DescribeFileSystems (goal)", "other calls", "total cold/warm",
-            "wall ms cold/warm", "paging alone ms")
+    head = (
+        "file systems",
+        "mode",
+        "affected",
+        "DescribeFileSystems (goal)",
+        "other calls",
+        "total cold/warm",
+        "wall ms cold/warm",
+        "paging alone ms",
+    )
     lines = [" | ".join(head), " | ".join("-" * len(h) for h in head)]
     for r in rows:
         warm = r["total_calls_warm"] if r["total_calls_warm"] is not None else "-"
-        lines.append(" | ".join([
-            f"{r['file_systems']:,}", r["mode"], str(r["affected"]),
-            f"{r['describe_file_systems']} ({r['expected_describe_file_systems']})",
-            str(r["total_calls"] - r["describe_file_systems"]), f"{r['total_calls']}/{warm}",
-            f"{r['wall_seconds']['cold'] * 1000:.0f}/{ms(r['wall_seconds']['warm_median'])}",
-            ms(r["paging_floor_seconds"]),
-        ]))
+        lines.append(
+            " | ".join(
+                [
+                    f"{r['file_systems']:,}",
+                    r["mode"],
+                    str(r["affected"]),
+                    f"{r['describe_file_systems']} ({r['expected_describe_file_systems']})",
+                    str(r["total_calls"] - r["describe_file_systems"]),
+                    f"{r['total_calls']}/{warm}",
+                    f"{r['wall_seconds']['cold'] * 1000:.0f}/{ms(r['wall_seconds']['warm_median'])}",
+                    ms(r["paging_floor_seconds"]),
+                ]
+            )
+        )
     lines.append("")
     for r in rows:
         lines.append(f"{r['file_systems']:>5} {r['mode']:<7} " + ", ".join(f"{op} {n}" for op, n in r["calls"].items()))
@@ -219,7 +272,8 @@ def main(argv: list[str] | None = None) -> int:
 
     summary: dict[str, Any] = {
         "describe_file_systems_is_ceil_n_over_100": all(
-            r["describe_file_systems"] == r["expected_describe_file_systems"] for r in rows),
+            r["describe_file_systems"] == r["expected_describe_file_systems"] for r in rows
+        ),
     }
     for mode in ("notify", "enforce"):
         summary[mode] = scaling([r for r in rows if r["mode"] == mode])
@@ -230,9 +284,11 @@ def main(argv: list[str] | None = None) -> int:
         "platform": platform.platform(),
         "moto": version("moto"),
         "boto3": version("boto3"),
-        "note": ("AWS is simulated by moto in-process: call counts carry over to AWS, wall times do not. "
-                 "paging_floor_seconds is boto3 paging DescribeFileSystems alone on the same estate: moto's "
-                 "share of the wall time (its paging is superlinear in N)."),
+        "note": (
+            "AWS is simulated by moto in-process: call counts carry over to AWS, wall times do not. "
+            "paging_floor_seconds is boto3 paging DescribeFileSystems alone on the same estate: moto's "
+            "share of the wall time (its paging is superlinear in N)."
+        ),
         "summary": summary,
         "results": rows,
     }

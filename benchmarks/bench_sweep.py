@@ -115,8 +115,10 @@ def multi_account_fleet(accounts: int, regions: list[str], per_target: int) -> d
         for r, region in enumerate(regions):
             base = (a * len(regions) + r) * 2
             keys = [{"id": key_id(base)}, {"id": key_id(base + 1), "state": "Disabled" if a % 2 else "Enabled"}]
-            spec[region] = {"keys": keys, "file_systems": [
-                {"name": f"fs{i:03d}", "key": keys[i % 2]["id"]} for i in range(per_target)]}
+            spec[region] = {
+                "keys": keys,
+                "file_systems": [{"name": f"fs{i:03d}", "key": keys[i % 2]["id"]} for i in range(per_target)],
+            }
         fleet.append({"id": account, "regions": spec})
     return {"accounts": fleet}
 
@@ -141,18 +143,27 @@ def simulated(label: str, fleet: dict[str, Any], runs: int) -> dict[str, Any]:
             walls.append(time.perf_counter() - t0)
     first, last = reports[0].summary, reports[-1].summary
     row = {
-        "scenario": label, "file_systems": first.file_systems, "distinct_keys": first.distinct_keys,
-        "accounts": first.accounts, "regions": first.regions, "findings": first.findings,
+        "scenario": label,
+        "file_systems": first.file_systems,
+        "distinct_keys": first.distinct_keys,
+        "accounts": first.accounts,
+        "regions": first.regions,
+        "findings": first.findings,
         "build_seconds": round(built, 2),
         "first_sweep_seconds": round(walls[0], 3),
         "repeat_sweep_seconds_median": round(statistics.median(walls[1:]), 3) if runs > 1 else None,
-        "estate_calls": estate_calls(last.api_calls), "floor": last.api_call_floor,
-        "calls_first_sweep": first.api_calls, "calls_repeat_sweep": last.api_calls,
-        "incidents_opened": first.incidents_opened, "countdowns_sent": first.countdowns_sent,
+        "estate_calls": estate_calls(last.api_calls),
+        "floor": last.api_call_floor,
+        "calls_first_sweep": first.api_calls,
+        "calls_repeat_sweep": last.api_calls,
+        "incidents_opened": first.incidents_opened,
+        "countdowns_sent": first.countdowns_sent,
     }
-    print(f"  {label}: {row['file_systems']} file systems, {row['distinct_keys']} keys, "
-          f"first sweep {row['first_sweep_seconds']}s, estate calls {row['estate_calls']} (floor {row['floor']})",
-          file=sys.stderr)
+    print(
+        f"  {label}: {row['file_systems']} file systems, {row['distinct_keys']} keys, "
+        f"first sweep {row['first_sweep_seconds']}s, estate calls {row['estate_calls']} (floor {row['floor']})",
+        file=sys.stderr,
+    )
     return row
 
 
@@ -263,8 +274,7 @@ def moto_server(as_shipped: bool = False) -> Iterator[tuple[str, Counting]]:
 
     class CountingMotoServer(ThreadedMotoServer):
         def _server_entry(self) -> None:
-            self._server = make_server(self._ip_address, self._port, counting, True,
-                                       request_handler=MotoRequestHandler)
+            self._server = make_server(self._ip_address, self._port, counting, True, request_handler=MotoRequestHandler)
             self._server_ready_event.set()
             self._server.serve_forever()
 
@@ -282,8 +292,7 @@ def populate(endpoint: str, n: int, keys: int) -> dict[str, Any]:
     """Build the account through boto3 only; returns what a correct audit must find."""
     import boto3
 
-    session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
-                            region_name=REGION)
+    session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
     kms = session.client("kms", endpoint_url=endpoint)
     efs = session.client("efs", endpoint_url=endpoint)
     arns, bad = [], set()
@@ -307,8 +316,12 @@ def populate(endpoint: str, n: int, keys: int) -> dict[str, Any]:
             args["Encrypted"] = i % 2 == 0  # AWS managed key, or unencrypted
         fs_id = efs.create_file_system(**args)["FileSystemId"]
         if key:
-            kms.create_grant(KeyId=key, GranteePrincipal=EFS_PRINCIPAL, Operations=["Decrypt", "Encrypt"],
-                             Constraints={"EncryptionContextSubset": {GRANT_CONTEXT: fs_id}})
+            kms.create_grant(
+                KeyId=key,
+                GranteePrincipal=EFS_PRINCIPAL,
+                Operations=["Decrypt", "Encrypt"],
+                Constraints={"EncryptionContextSubset": {GRANT_CONTEXT: fs_id}},
+            )
         return fs_id, key
 
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -318,22 +331,37 @@ def populate(endpoint: str, n: int, keys: int) -> dict[str, Any]:
 
 def tool_env(endpoint: str, home: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KEYWATCH_", "AWS_"))}
-    env.update(AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-               AWS_DEFAULT_REGION=REGION, HOME=home, POWERTOOLS_LOG_LEVEL="WARNING")
+    env.update(
+        AWS_ENDPOINT_URL=endpoint,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION=REGION,
+        HOME=home,
+        POWERTOOLS_LOG_LEVEL="WARNING",
+    )
     return env
 
 
 def run_keywatch(env: dict[str, str]) -> dict[str, Any]:
     t0 = time.perf_counter()
-    done = subprocess.run([str(KEYWATCH), "sweep", "--aws", "--regions", REGION, "--json"], env=env,
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [str(KEYWATCH), "sweep", "--aws", "--regions", REGION, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     wall = time.perf_counter() - t0
     if done.returncode != 0:
         raise RuntimeError(f"keywatch failed ({done.returncode}): {done.stderr[-2000:]}")
     report = json.loads(done.stdout)
-    return {"wall": wall, "own": report["summary"]["duration_seconds"],
-            "found": sorted(f["file_system_id"] for f in report["findings"] if f["problem"] == "key_state"),
-            "self_counted": report["summary"]["api_calls"], "floor": report["summary"]["api_call_floor"]}
+    return {
+        "wall": wall,
+        "own": report["summary"]["duration_seconds"],
+        "found": sorted(f["file_system_id"] for f in report["findings"] if f["problem"] == "key_state"),
+        "self_counted": report["summary"]["api_calls"],
+        "floor": report["summary"]["api_call_floor"],
+    }
 
 
 def run_custodian(custodian: Path, env: dict[str, str], workdir: Path) -> dict[str, Any]:
@@ -341,28 +369,44 @@ def run_custodian(custodian: Path, env: dict[str, str], workdir: Path) -> dict[s
     policy = workdir / "policy.yml"
     policy.write_text(POLICY)
     t0 = time.perf_counter()
-    done = subprocess.run([str(custodian), "run", "-s", str(out), "--region", REGION, "--cache-period", "0",
-                           str(policy)], env=env, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [str(custodian), "run", "-s", str(out), "--region", REGION, "--cache-period", "0", str(policy)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     wall = time.perf_counter() - t0
     if done.returncode != 0:
         raise RuntimeError(f"custodian failed ({done.returncode}): {done.stderr[-2000:]}")
     own = re.search(r"count:\d+ time:([\d.]+)", done.stderr)
     resources = json.loads((out / "efs-key-not-enabled" / "resources.json").read_text())
-    return {"wall": wall, "own": float(own.group(1)) if own else None,
-            "found": sorted(r["FileSystemId"] for r in resources)}
+    return {
+        "wall": wall,
+        "own": float(own.group(1)) if own else None,
+        "found": sorted(r["FileSystemId"] for r in resources),
+    }
 
 
-def versus_custodian(custodian: Path, n: int, keys: int, runs: int, latencies_ms: list[int],
-                     as_shipped: bool = False) -> dict[str, Any]:
+def versus_custodian(
+    custodian: Path, n: int, keys: int, runs: int, latencies_ms: list[int], as_shipped: bool = False
+) -> dict[str, Any]:
     out: dict[str, Any] = {"by_latency": [], "server": "moto as shipped" if as_shipped else "moto, AWS page size"}
     with tempfile.TemporaryDirectory() as tmp, moto_server(as_shipped) as (endpoint, counting):
         urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"))
         t0 = time.perf_counter()
         truth = populate(endpoint, n, keys)
-        print(f"  moto server {endpoint}: {truth['file_systems']} file systems, {keys} keys "
-              f"({time.perf_counter() - t0:.1f}s to build)", file=sys.stderr)
-        out.update(file_systems=truth["file_systems"], keys=keys, at_risk=len(truth["at_risk"]),
-                   floor=floor([truth["file_systems"]], keys))
+        print(
+            f"  moto server {endpoint}: {truth['file_systems']} file systems, {keys} keys "
+            f"({time.perf_counter() - t0:.1f}s to build)",
+            file=sys.stderr,
+        )
+        out.update(
+            file_systems=truth["file_systems"],
+            keys=keys,
+            at_risk=len(truth["at_risk"]),
+            floor=floor([truth["file_systems"]], keys),
+        )
         env = tool_env(endpoint, tmp)
         for latency in latencies_ms:
             counting.latency = latency / 1000
@@ -374,8 +418,11 @@ def versus_custodian(custodian: Path, n: int, keys: int, runs: int, latencies_ms
                     run = run_keywatch(env) if tool == "keywatch" else run_custodian(custodian, env, Path(tmp))
                     run["calls"] = counting.take()
                     results[tool].append(run)
-                    print(f"  {latency} ms/call, run {i + 1} {tool}: {run['wall']:.2f}s, "
-                          f"{sum(run['calls'].values())} calls, {len(run['found'])} found", file=sys.stderr)
+                    print(
+                        f"  {latency} ms/call, run {i + 1} {tool}: {run['wall']:.2f}s, "
+                        f"{sum(run['calls'].values())} calls, {len(run['found'])} found",
+                        file=sys.stderr,
+                    )
             out["by_latency"].append(compare(latency, truth, results))
     return out
 
@@ -385,15 +432,22 @@ def compare(latency: int, truth: dict[str, Any], results: dict[str, list[dict[st
 
     def side(runs_: list[dict[str, Any]]) -> dict[str, Any]:
         own = [r["own"] for r in runs_ if r["own"] is not None]
-        return {"wall_seconds_median": round(statistics.median(r["wall"] for r in runs_), 3),
-                "wall_seconds_all": [round(r["wall"], 3) for r in runs_],
-                "own_seconds_median": round(statistics.median(own), 3) if own else None,
-                "api_calls": sum(runs_[-1]["calls"].values()), "api_calls_by_action": runs_[-1]["calls"],
-                "findings": len(runs_[-1]["found"])}
+        return {
+            "wall_seconds_median": round(statistics.median(r["wall"] for r in runs_), 3),
+            "wall_seconds_all": [round(r["wall"], 3) for r in runs_],
+            "own_seconds_median": round(statistics.median(own), 3) if own else None,
+            "api_calls": sum(runs_[-1]["calls"].values()),
+            "api_calls_by_action": runs_[-1]["calls"],
+            "findings": len(runs_[-1]["found"]),
+        }
 
-    row = {"latency_ms": latency, "same_findings": all(r["found"] == truth["at_risk"] for r in kw + c7n),
-           "keywatch": side(kw), "custodian": side(c7n),
-           "keywatch_self_counted_calls": sum(kw[-1]["self_counted"].values())}
+    row = {
+        "latency_ms": latency,
+        "same_findings": all(r["found"] == truth["at_risk"] for r in kw + c7n),
+        "keywatch": side(kw),
+        "custodian": side(c7n),
+        "keywatch_self_counted_calls": sum(kw[-1]["self_counted"].values()),
+    }
     row["time_ratio"] = round(row["keywatch"]["wall_seconds_median"] / row["custodian"]["wall_seconds_median"], 3)
     row["calls_ratio"] = round(row["keywatch"]["api_calls"] / row["custodian"]["api_calls"], 3)
     return row
@@ -405,30 +459,41 @@ def compare(latency: int, truth: dict[str, Any], results: dict[str, list[dict[st
 def table(results: dict[str, Any]) -> str:
     lines = []
     if results.get("simulated"):
-        lines.append(f"{'simulated estate':<30} {'file systems':>12} {'keys':>6} {'first sweep':>12} "
-                     f"{'repeat':>8} {'EFS+KMS calls':>14} {'floor':>6}")
+        lines.append(
+            f"{'simulated estate':<30} {'file systems':>12} {'keys':>6} {'first sweep':>12} "
+            f"{'repeat':>8} {'EFS+KMS calls':>14} {'floor':>6}"
+        )
         for row in results["simulated"]:
             repeat = f"{row['repeat_sweep_seconds_median']:.2f}s" if row["repeat_sweep_seconds_median"] else "-"
-            lines.append(f"{row['scenario']:<30} {row['file_systems']:>12,} {row['distinct_keys']:>6} "
-                         f"{row['first_sweep_seconds']:>11.2f}s {repeat:>8} {row['estate_calls']:>14} "
-                         f"{row['floor']:>6}")
+            lines.append(
+                f"{row['scenario']:<30} {row['file_systems']:>12,} {row['distinct_keys']:>6} "
+                f"{row['first_sweep_seconds']:>11.2f}s {repeat:>8} {row['estate_calls']:>14} "
+                f"{row['floor']:>6}"
+            )
     for vs in (results.get("versus_custodian"), results.get("versus_custodian_moto_as_shipped")):
         if not vs:
             continue
         lines.append("")
-        lines.append(f"keywatch vs Cloud Custodian, same account on a {vs['server']} server: "
-                     f"{vs['file_systems']:,} file systems, {vs['keys']} keys, {vs['at_risk']} at risk; "
-                     f"floor {vs['floor']} calls + sts/organizations")
-        lines.append(f"{'latency/call':<13} {'tool':<10} {'wall (median)':>14} {'own time':>9} {'API calls':>10} "
-                     f"{'findings':>9}")
+        lines.append(
+            f"keywatch vs Cloud Custodian, same account on a {vs['server']} server: "
+            f"{vs['file_systems']:,} file systems, {vs['keys']} keys, {vs['at_risk']} at risk; "
+            f"floor {vs['floor']} calls + sts/organizations"
+        )
+        lines.append(
+            f"{'latency/call':<13} {'tool':<10} {'wall (median)':>14} {'own time':>9} {'API calls':>10} {'findings':>9}"
+        )
         for row in vs["by_latency"]:
             for tool in ("keywatch", "custodian"):
                 side = row[tool]
                 own = f"{side['own_seconds_median']:.2f}s" if side["own_seconds_median"] is not None else "-"
-                lines.append(f"{str(row['latency_ms']) + ' ms':<13} {tool:<10} {side['wall_seconds_median']:>13.2f}s "
-                             f"{own:>9} {side['api_calls']:>10} {side['findings']:>9}")
-            lines.append(f"{'':<13} same findings: {row['same_findings']}; time keywatch/custodian "
-                         f"{row['time_ratio']:.2f}x (goal <= 0.50); calls {row['calls_ratio']:.2f}x")
+                lines.append(
+                    f"{str(row['latency_ms']) + ' ms':<13} {tool:<10} {side['wall_seconds_median']:>13.2f}s "
+                    f"{own:>9} {side['api_calls']:>10} {side['findings']:>9}"
+                )
+            lines.append(
+                f"{'':<13} same findings: {row['same_findings']}; time keywatch/custodian "
+                f"{row['time_ratio']:.2f}x (goal <= 0.50); calls {row['calls_ratio']:.2f}x"
+            )
     return "\n".join(lines)
 
 
@@ -440,12 +505,18 @@ def main() -> int:
     parser.add_argument("--custodian", type=Path, default=Path(os.environ.get("CUSTODIAN", DEFAULT_CUSTODIAN)))
     parser.add_argument("--versus-size", type=int, default=2000)
     parser.add_argument("--versus-keys", type=int, default=60)
-    parser.add_argument("--latency-ms", default="0,20",
-                        help="round trip added to every call on the moto server, one comparison each (default 0,20)")
+    parser.add_argument(
+        "--latency-ms",
+        default="0,20",
+        help="round trip added to every call on the moto server, one comparison each (default 0,20)",
+    )
     parser.add_argument("--skip-custodian", action="store_true")
     parser.add_argument("--skip-simulated", action="store_true")
-    parser.add_argument("--skip-as-shipped", action="store_true",
-                        help="skip the comparison on a moto server left as shipped (10 file systems a page)")
+    parser.add_argument(
+        "--skip-as-shipped",
+        action="store_true",
+        help="skip the comparison on a moto server left as shipped (10 file systems a page)",
+    )
     args = parser.parse_args()
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
@@ -453,29 +524,42 @@ def main() -> int:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
     results: dict[str, Any] = {
-        "environment": {"python": platform.python_version(), "platform": platform.platform(),
-                        "cpus": os.cpu_count(), "moto": version("moto"), "boto3": version("boto3")},
+        "environment": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "moto": version("moto"),
+            "boto3": version("boto3"),
+        },
         "simulated": [],
     }
     if not args.skip_simulated:
         for n in (int(s) for s in args.sizes.split(",") if s):
             results["simulated"].append(simulated(f"one account, {n:,} fs", one_account_fleet(n), args.runs))
-        results["simulated"].append(simulated(f"{args.accounts} accounts x 2 Regions",
-                                              multi_account_fleet(args.accounts, [REGION, "eu-west-1"], 25),
-                                              args.runs))
+        results["simulated"].append(
+            simulated(
+                f"{args.accounts} accounts x 2 Regions",
+                multi_account_fleet(args.accounts, [REGION, "eu-west-1"], 25),
+                args.runs,
+            )
+        )
     if not args.skip_custodian:
         if not args.custodian.exists():
-            print(f"bench_sweep: {args.custodian} not found (make bench-sweep installs it); use --skip-custodian",
-                  file=sys.stderr)
+            print(
+                f"bench_sweep: {args.custodian} not found (make bench-sweep installs it); use --skip-custodian",
+                file=sys.stderr,
+            )
             return 2
         done = subprocess.run([str(args.custodian), "version"], capture_output=True, text=True, check=False)
         results["environment"]["c7n"] = done.stdout.strip()
         latencies = [int(x) for x in args.latency_ms.split(",")]
-        results["versus_custodian"] = versus_custodian(args.custodian, args.versus_size, args.versus_keys,
-                                                       args.runs, latencies)
+        results["versus_custodian"] = versus_custodian(
+            args.custodian, args.versus_size, args.versus_keys, args.runs, latencies
+        )
         if not args.skip_as_shipped:
             results["versus_custodian_moto_as_shipped"] = versus_custodian(
-                args.custodian, args.versus_size, args.versus_keys, args.runs, [0], as_shipped=True)
+                args.custodian, args.versus_size, args.versus_keys, args.runs, [0], as_shipped=True
+            )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))

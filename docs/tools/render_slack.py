@@ -24,9 +24,15 @@ OUT = ROOT / "docs" / "img"
 WIDTH = 860
 
 EMOJI = {
-    ":rotating_light:": "\U0001f6a8", ":large_orange_circle:": "\U0001f7e0", ":large_yellow_circle:": "\U0001f7e1",
-    ":large_blue_circle:": "\U0001f535", ":information_source:": "\u2139\ufe0f", ":white_check_mark:": "\u2705",
-    ":x:": "\u274c", ":memo:": "\U0001f4dd", ":fast_forward:": "\u23e9",
+    ":rotating_light:": "\U0001f6a8",
+    ":large_orange_circle:": "\U0001f7e0",
+    ":large_yellow_circle:": "\U0001f7e1",
+    ":large_blue_circle:": "\U0001f535",
+    ":information_source:": "\u2139\ufe0f",
+    ":white_check_mark:": "\u2705",
+    ":x:": "\u274c",
+    ":memo:": "\U0001f4dd",
+    ":fast_forward:": "\u23e9",
 }
 
 CSS = """
@@ -102,9 +108,11 @@ def message_html(payload: dict, time: str, reply: bool = False) -> str:
 
 
 def page(parts: list[str]) -> str:
-    return (f'<!doctype html><html><head><meta charset="utf-8"><style>{CSS}</style></head>'
-            f'<body style="width:{WIDTH}px"><div class="channel"># efs-alerts</div>{"".join(parts)}'
-            '<script>document.title = String(document.body.scrollHeight)</script></body></html>')
+    return (
+        f'<!doctype html><html><head><meta charset="utf-8"><style>{CSS}</style></head>'
+        f'<body style="width:{WIDTH}px"><div class="channel"># efs-alerts</div>{"".join(parts)}'
+        "<script>document.title = String(document.body.scrollHeight)</script></body></html>"
+    )
 
 
 def screenshot(source: Path, target: Path) -> None:
@@ -112,14 +120,35 @@ def screenshot(source: Path, target: Path) -> None:
     if chromium is None:
         print("chromium is needed for the screenshots (apt-get install chromium)", file=sys.stderr)
         return
-    common = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-              "--force-device-scale-factor=1"]
+    common = [
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--force-device-scale-factor=1",
+    ]
     with tempfile.TemporaryDirectory() as profile:
-        dom = subprocess.run([*common, f"--user-data-dir={profile}", "--dump-dom", source.as_uri()],  # noqa: S603
-                             capture_output=True, text=True, timeout=120, check=True).stdout
+        dom = subprocess.run(
+            [*common, f"--user-data-dir={profile}", "--dump-dom", source.as_uri()],  # noqa: S603
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        ).stdout
         height = int(re.search(r"<title>(\d+)</title>", dom)[1]) + 8  # type: ignore[index]
-        subprocess.run([*common, f"--user-data-dir={profile}", f"--window-size={WIDTH},{height}",  # noqa: S603
-                        f"--screenshot={target}", source.as_uri()], capture_output=True, timeout=120, check=True)
+        subprocess.run(
+            [
+                *common,
+                f"--user-data-dir={profile}",
+                f"--window-size={WIDTH},{height}",  # noqa: S603
+                f"--screenshot={target}",
+                source.as_uri(),
+            ],
+            capture_output=True,
+            timeout=120,
+            check=True,
+        )
     print(f"wrote {target.relative_to(ROOT)} ({WIDTH}x{height})")
 
 

@@ -18,8 +18,9 @@ from keywatch.observability import logger, metrics, tracer
 def settings_and_clients() -> tuple[Settings, AwsClients]:
     """Built on first use, once per container."""
     settings = Settings.from_env()
-    return settings, AwsClients(read_role=settings.read_role, write_role=settings.write_role,
-                                home_account=settings.home_account)
+    return settings, AwsClients(
+        read_role=settings.read_role, write_role=settings.write_role, home_account=settings.home_account
+    )
 
 
 @logger.inject_lambda_context(correlation_id_path="id", log_event=False)

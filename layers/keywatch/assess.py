@@ -58,21 +58,21 @@ def is_efs_itself(event: KeyEvent) -> bool:
     service calls). Never ``userAgent``: any caller can set it to ``elasticfilesystem.amazonaws.com``.
     """
     actor = event.actor
-    return EFS_SERVICE in (actor.invoked_by, actor.source_ip) or (
-        actor.arn or ""
-    ).endswith(f":{EFS_SERVICE}")
+    return EFS_SERVICE in (actor.invoked_by, actor.source_ip) or (actor.arn or "").endswith(f":{EFS_SERVICE}")
 
 
 def prefilter(event: KeyEvent, own_roles: Iterable[str] = ()) -> Verdict | None:
     """Reasons to ignore an event before looking at the estate, or None to go on."""
     if event.error_code:
-        return Verdict(Outcome.IGNORED, None,
-                       f"The {event.event_name} call failed ({event.error_code}); nothing changed.")
+        return Verdict(
+            Outcome.IGNORED, None, f"The {event.event_name} call failed ({event.error_code}); nothing changed."
+        )
     if event.event_name not in WATCHED_EVENT_NAMES:
         return Verdict(Outcome.IGNORED, None, f"{event.event_name} is not an event keywatch watches.")
     if event.event_name in GRANT_EVENTS and is_efs_itself(event):
-        return Verdict(Outcome.IGNORED, None,
-                       f"EFS itself called {event.event_name} on its own grant; this is routine.")
+        return Verdict(
+            Outcome.IGNORED, None, f"EFS itself called {event.event_name} on its own grant; this is routine."
+        )
     if not event.key_arn:
         return Verdict(Outcome.IGNORED, None, f"The {event.event_name} event names no KMS key keywatch can locate.")
     if is_own_action(event, own_roles):
@@ -129,18 +129,27 @@ def decide(event: KeyEvent, key_state: str, affected: list[FileSystem]) -> Verdi
         return Verdict(Outcome.ALERT, Severity.CRITICAL, f"The key {what} {fs_text} will become unreadable.")
     if state in HIGH_STATES:
         extra = " Cancelling a deletion leaves the key Disabled." if event.event_name == "CancelKeyDeletion" else ""
-        return Verdict(Outcome.ALERT, Severity.HIGH,
-                       f"The key is {state}; {fs_text} will lose access after a period of time.{extra}")
+        return Verdict(
+            Outcome.ALERT,
+            Severity.HIGH,
+            f"The key is {state}; {fs_text} will lose access after a period of time.{extra}",
+        )
     if event.event_name in GRANT_EVENTS:
         who = event.actor.display
-        return Verdict(Outcome.ALERT, Severity.HIGH,
-                       f"{who} called {event.event_name} on a grant of a key used by {fs_text}; "
-                       "if it was the EFS grant, they will lose access.")
+        return Verdict(
+            Outcome.ALERT,
+            Severity.HIGH,
+            f"{who} called {event.event_name} on a grant of a key used by {fs_text}; "
+            "if it was the EFS grant, they will lose access.",
+        )
     if event.event_name in RECOVERY_EVENTS and state == "Enabled":
         return Verdict(Outcome.RESOLVED, Severity.INFO, f"The key is Enabled again; {fs_text} can use it.")
     if state == UNKNOWN:
-        return Verdict(Outcome.ALERT, Severity.HIGH,
-                       f"keywatch cannot read the key's state after {event.event_name}; check {fs_text}.")
+        return Verdict(
+            Outcome.ALERT,
+            Severity.HIGH,
+            f"keywatch cannot read the key's state after {event.event_name}; check {fs_text}.",
+        )
     if event.event_name in NATIVE_EVENTS:
         return Verdict(Outcome.IGNORED, None, f"The key is {state}; {event.event_name} left it usable.")
     return Verdict(Outcome.IGNORED, None, f"The key is {state} after {event.event_name}; {fs_text} are not at risk.")

@@ -130,19 +130,33 @@ class Watchdog:
         key = self.describe_key(key_arn, with_aliases=bool(affected))
         return self.respond(event, key, affected)
 
-    def respond(self, event: KeyEvent, key: KeyInfo, affected: list[FileSystem],
-                verdict: Verdict | None = None, mode: Mode | None = None) -> EventResult:
+    def respond(
+        self,
+        event: KeyEvent,
+        key: KeyInfo,
+        affected: list[FileSystem],
+        verdict: Verdict | None = None,
+        mode: Mode | None = None,
+    ) -> EventResult:
         """Decide, act on the owners' policies in the configured mode, record, notify. Shared with the sweep."""
         verdict = verdict or decide(event, key.state, affected)
-        logger.info("assessed", key_arn=key.arn, key_state=key.state, outcome=verdict.outcome.value,
-                    affected=len(affected))
+        logger.info(
+            "assessed", key_arn=key.arn, key_state=key.state, outcome=verdict.outcome.value, affected=len(affected)
+        )
         hit = affected if verdict.outcome in (Outcome.ALERT, Outcome.RESOLVED) else []
         if misspelt := [fs for fs in hit if fs.policy_tag_invalid is not None]:
             # An owner who asked for something keywatch can't read must hear it, not be silently notify-only.
             logger.warning("invalid policy tag", file_systems=[fs.file_system_id for fs in misspelt])
-            verdict = Verdict(verdict.outcome, verdict.severity, verdict.reason + "".join(
-                f" {fs.name or fs.file_system_id} ({fs.file_system_id}) has {POLICY_TAG}={fs.policy_tag_invalid!r}, "
-                "which is not notify, protect or unmount: it is treated as notify." for fs in misspelt))
+            verdict = Verdict(
+                verdict.outcome,
+                verdict.severity,
+                verdict.reason
+                + "".join(
+                    f" {fs.name or fs.file_system_id} ({fs.file_system_id}) has {POLICY_TAG}={fs.policy_tag_invalid!r}, "
+                    "which is not notify, protect or unmount: it is treated as notify."
+                    for fs in misspelt
+                ),
+            )
         result = self._result(event, verdict, key=key, affected=hit)
         if verdict.outcome == Outcome.IGNORED:
             return result
@@ -167,37 +181,63 @@ class Watchdog:
         result.notifications = [channel.send(result) for channel in self.channels]
         return result
 
-    def restore(self, file_system_id: str, accounts: Sequence[str], regions: Sequence[str],
-                mode: Mode = Mode.ENFORCE) -> EventResult:
+    def restore(
+        self, file_system_id: str, accounts: Sequence[str], regions: Sequence[str], mode: Mode = Mode.ENFORCE
+    ) -> EventResult:
         """``keywatch restore``: put back a file system's recorded mount targets, by hand."""
-        fs = next((found for account in accounts for region in regions
-                   if (found := self.efs.get(file_system_id, account, region)) is not None), None)
+        fs = next(
+            (
+                found
+                for account in accounts
+                for region in regions
+                if (found := self.efs.get(file_system_id, account, region)) is not None
+            ),
+            None,
+        )
         if fs is None:
-            raise LookupError(f"file system {file_system_id} was not found in {', '.join(accounts)} "
-                              f"({', '.join(regions)})")
+            raise LookupError(
+                f"file system {file_system_id} was not found in {', '.join(accounts)} ({', '.join(regions)})"
+            )
         key_arn = normalise_key_arn(fs, self.alias_target)
         if key_arn is None:
             raise LookupError(f"file system {file_system_id} is not encrypted with a customer managed key")
         key = self.describe_key(key_arn, with_aliases=True)
-        event = KeyEvent(event_id=f"restore-{file_system_id}-{datetime.now(UTC):%Y%m%dT%H%M%S}",
-                         event_name="ManualRestore", kind="manual", key_arn=key_arn, account=fs.account,
-                         region=fs.region, event_time=datetime.now(UTC), actor=Actor(type="Operator"))
+        event = KeyEvent(
+            event_id=f"restore-{file_system_id}-{datetime.now(UTC):%Y%m%dT%H%M%S}",
+            event_name="ManualRestore",
+            kind="manual",
+            key_arn=key_arn,
+            account=fs.account,
+            region=fs.region,
+            event_time=datetime.now(UTC),
+            actor=Actor(type="Operator"),
+        )
         refusal = None
         if key.state != "Enabled":
-            refusal = (Verdict(Outcome.ALERT, Severity.HIGH if key.state in HIGH_STATES else Severity.CRITICAL,
-                               f"The key is {key.state}; mount targets stay removed until it is Enabled."),
-                       f"the key is {key.state}")
+            refusal = (
+                Verdict(
+                    Outcome.ALERT,
+                    Severity.HIGH if key.state in HIGH_STATES else Severity.CRITICAL,
+                    f"The key is {key.state}; mount targets stay removed until it is Enabled.",
+                ),
+                f"the key is {key.state}",
+            )
         elif self.incidents is None or self.incidents.snapshot(key_arn, file_system_id) is None:
-            refusal = (Verdict(Outcome.IGNORED, None,
-                               f"No mount targets of {file_system_id} are waiting to be restored."),
-                       "no recorded mount targets to restore")
+            refusal = (
+                Verdict(Outcome.IGNORED, None, f"No mount targets of {file_system_id} are waiting to be restored."),
+                "no recorded mount targets to restore",
+            )
         if refusal is not None:
             result = self._result(event, refusal[0], key=key, affected=[fs])
-            result.actions = [ActionResult(type="restore_mount_targets", target=file_system_id, status="skipped",
-                                           detail=refusal[1])]
+            result.actions = [
+                ActionResult(type="restore_mount_targets", target=file_system_id, status="skipped", detail=refusal[1])
+            ]
             return result
-        verdict = Verdict(Outcome.RESOLVED, Severity.INFO,
-                          f"The key is Enabled; restoring the recorded mount targets of {file_system_id} by hand.")
+        verdict = Verdict(
+            Outcome.RESOLVED,
+            Severity.INFO,
+            f"The key is Enabled; restoring the recorded mount targets of {file_system_id} by hand.",
+        )
         return self.respond(event, key, [fs], verdict=verdict, mode=mode)
 
     def _after_actions(self, result: EventResult, affected: Sequence[FileSystem]) -> None:
@@ -225,8 +265,15 @@ class Watchdog:
             severity=verdict.severity,
             reason=verdict.reason,
             affected=[
-                Affected(file_system_id=fs.file_system_id, name=fs.name, account=fs.account, region=fs.region,
-                         mount_targets=fs.mount_targets, mount_targets_after=fs.mount_targets, policy=fs.policy)
+                Affected(
+                    file_system_id=fs.file_system_id,
+                    name=fs.name,
+                    account=fs.account,
+                    region=fs.region,
+                    mount_targets=fs.mount_targets,
+                    mount_targets_after=fs.mount_targets,
+                    policy=fs.policy,
+                )
                 for fs in affected
             ],
             key_state_after=key.state if key else None,

@@ -21,13 +21,20 @@ _KEY_ID = re.compile(
 _ALIAS = re.compile(r"^alias/[A-Za-z0-9/_-]{1,250}$")
 
 # Regions outside the commercial partition, by prefix (most specific first).
-_PARTITIONS = (("us-isob-", "aws-iso-b"), ("us-isof-", "aws-iso-f"), ("eu-isoe-", "aws-iso-e"),
-               ("us-iso-", "aws-iso"), ("us-gov-", "aws-us-gov"), ("cn-", "aws-cn"))
+_PARTITIONS = (
+    ("us-isob-", "aws-iso-b"),
+    ("us-isof-", "aws-iso-f"),
+    ("eu-isoe-", "aws-iso-e"),
+    ("us-iso-", "aws-iso"),
+    ("us-gov-", "aws-us-gov"),
+    ("cn-", "aws-cn"),
+)
 
 
 def partition_of(region: str) -> str:
     """The partition a Region belongs to: ``cn-north-1`` -> ``aws-cn``, ``us-gov-west-1`` -> ``aws-us-gov``."""
     return next((partition for prefix, partition in _PARTITIONS if region.startswith(prefix)), "aws")
+
 
 Kind = Literal["key_id", "key_arn", "alias_name", "alias_arn"]
 

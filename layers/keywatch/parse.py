@@ -28,8 +28,15 @@ NATIVE_EXPIRATION = "KMS Imported Key Material Expiration"
 
 # Calls that take a key away from EFS, and calls that give it back.
 LOSS_EVENTS = frozenset(
-    {"DisableKey", "ScheduleKeyDeletion", "CancelKeyDeletion", "RetireGrant", "RevokeGrant",
-     "DeleteImportedKeyMaterial", "PutKeyPolicy"}
+    {
+        "DisableKey",
+        "ScheduleKeyDeletion",
+        "CancelKeyDeletion",
+        "RetireGrant",
+        "RevokeGrant",
+        "DeleteImportedKeyMaterial",
+        "PutKeyPolicy",
+    }
 )
 RECOVERY_EVENTS = frozenset({"EnableKey", "ImportKeyMaterial"})
 GRANT_EVENTS = frozenset({"RetireGrant", "RevokeGrant"})
@@ -178,23 +185,33 @@ def to_key_event(envelope: KmsEventBridgeEvent) -> KeyEvent:
         and envelope.detail.get("eventSource") not in (None, "kms.amazonaws.com")
     ):
         # Events are checked, not trusted: only KMS itself speaks for KMS keys.
-        return KeyEvent(event_id=envelope.id, event_name=f"{envelope.detail_type} from {envelope.source}",
-                        kind="native", event_time=envelope.time, event_region=envelope.region)
+        return KeyEvent(
+            event_id=envelope.id,
+            event_name=f"{envelope.detail_type} from {envelope.source}",
+            kind="native",
+            event_time=envelope.time,
+            event_region=envelope.region,
+        )
     if envelope.detail_type == CLOUDTRAIL_DETAIL_TYPE:
         return _from_cloudtrail(envelope)
     if envelope.detail_type.startswith("KMS "):
         return _from_native(envelope)
     return KeyEvent(
-        event_id=envelope.id, event_name=envelope.detail_type, kind="native",
-        event_time=envelope.time, event_region=envelope.region, account=envelope.account or None,
+        event_id=envelope.id,
+        event_name=envelope.detail_type,
+        kind="native",
+        event_time=envelope.time,
+        event_region=envelope.region,
+        account=envelope.account or None,
     )
 
 
 def _from_native(envelope: KmsEventBridgeEvent) -> KeyEvent:
     key_id = envelope.detail.get("key-id")
     account = envelope.account or None
-    key_arn, given = _key_from([*envelope.resources, key_id if isinstance(key_id, str) else None],
-                               account, envelope.region)
+    key_arn, given = _key_from(
+        [*envelope.resources, key_id if isinstance(key_id, str) else None], account, envelope.region
+    )
     ref = KeyRef.parse(key_arn) if key_arn else None
     state = {NATIVE_DELETION: "Deleted", NATIVE_EXPIRATION: "PendingImport"}.get(envelope.detail_type)
     return KeyEvent(
@@ -232,8 +249,11 @@ def _from_cloudtrail(envelope: KmsEventBridgeEvent) -> KeyEvent:
     window = request.get("pendingWindowInDays")
     reported = response.get("keyState") if isinstance(response.get("keyState"), str) else None
     reported = reported or {
-        "DisableKey": "Disabled", "EnableKey": "Enabled", "CancelKeyDeletion": "Disabled",
-        "DeleteImportedKeyMaterial": "PendingImport", "ImportKeyMaterial": "Enabled",
+        "DisableKey": "Disabled",
+        "EnableKey": "Enabled",
+        "CancelKeyDeletion": "Disabled",
+        "DeleteImportedKeyMaterial": "PendingImport",
+        "ImportKeyMaterial": "Enabled",
         "ScheduleKeyDeletion": "PendingDeletion",
     }.get(record.event_name)
     if record.error_code:

@@ -38,8 +38,13 @@ class Planned:
     file_system: FileSystem | None = None
 
 
-def plan(outcome: Outcome, key_state: str, key_arn: str, affected: Sequence[FileSystem],
-         restorable: Sequence[FileSystem] = ()) -> list[Planned]:
+def plan(
+    outcome: Outcome,
+    key_state: str,
+    key_arn: str,
+    affected: Sequence[FileSystem],
+    restorable: Sequence[FileSystem] = (),
+) -> list[Planned]:
     """What the owners asked for, given what happened. Pure.
 
     - ``protect`` on any file system: cancel a pending deletion, then re-enable the key;
@@ -54,8 +59,11 @@ def plan(outcome: Outcome, key_state: str, key_arn: str, affected: Sequence[File
             if key_state in REENABLEABLE:
                 actions.append(Planned("enable_key", key_arn))
         if key_state in UNUSABLE_STATES:
-            actions += [Planned("delete_mount_targets", fs.file_system_id, fs) for fs in affected
-                        if fs.policy == Policy.UNMOUNT and fs.mount_targets > 0]
+            actions += [
+                Planned("delete_mount_targets", fs.file_system_id, fs)
+                for fs in affected
+                if fs.policy == Policy.UNMOUNT and fs.mount_targets > 0
+            ]
     elif outcome == Outcome.RESOLVED:
         actions += [Planned("restore_mount_targets", fs.file_system_id, fs) for fs in restorable]
     return actions
@@ -157,11 +165,13 @@ class RestoreMountTargets(Action):
         ctx.incidents.mark_restored(ctx.key_arn, fs.file_system_id)
         made = sum(1 for c in created if c)
         return f"re-created {made} of {len(specs)} mount targets" + (
-            f" ({len(specs) - made} already present)" if made < len(specs) else "")
+            f" ({len(specs) - made} already present)" if made < len(specs) else ""
+        )
 
 
-ACTIONS: dict[str, Action] = {a.type: a for a in (CancelKeyDeletion(), EnableKey(), DeleteMountTargets(),
-                                                   RestoreMountTargets())}
+ACTIONS: dict[str, Action] = {
+    a.type: a for a in (CancelKeyDeletion(), EnableKey(), DeleteMountTargets(), RestoreMountTargets())
+}
 
 
 class Remediator:
@@ -178,8 +188,11 @@ class Remediator:
         for item in planned:
             action = ACTIONS[item.type]
             if mode == Mode.DRY_RUN:
-                results.append(ActionResult(type=item.type, target=item.target, status="planned",
-                                            detail=f"would {action.description}"))
+                results.append(
+                    ActionResult(
+                        type=item.type, target=item.target, status="planned", detail=f"would {action.description}"
+                    )
+                )
                 continue
             results.append(self._run_one(action, ctx, item))
         return results

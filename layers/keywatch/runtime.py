@@ -11,23 +11,31 @@ from keywatch.engine import Deduplicate, MemoryDeduplicator, Watchdog
 from keywatch.notify.channels import Channel, SnsChannel, UnconfiguredSlack, recorded
 
 
-def build_watchdog(settings: Settings, clients: AwsClients | None = None,
-                   slack_webhook: str | None = None) -> Watchdog:
+def build_watchdog(settings: Settings, clients: AwsClients | None = None, slack_webhook: str | None = None) -> Watchdog:
     """``slack_webhook`` (``keywatch replay --slack-webhook``) takes the place of the configured secret."""
-    clients = clients or AwsClients(read_role=settings.read_role, write_role=settings.write_role,
-                                    home_account=settings.home_account)
+    clients = clients or AwsClients(
+        read_role=settings.read_role, write_role=settings.write_role, home_account=settings.home_account
+    )
     deliveries = build_deliveries(settings, clients)
     channels: list[Channel] = [
         SnsChannel(SnsPublisher(clients, settings.topic_arn) if settings.topic_arn else None),
         build_slack_channel(settings, clients, deliveries, slack_webhook),
     ]
-    return Watchdog(settings, clients, recorded(channels, deliveries),
-                    incidents=build_incident_store(settings, clients),
-                    deduplicate=build_deduplicator(settings, clients))
+    return Watchdog(
+        settings,
+        clients,
+        recorded(channels, deliveries),
+        incidents=build_incident_store(settings, clients),
+        deduplicate=build_deduplicator(settings, clients),
+    )
 
 
-def build_slack_channel(settings: Settings, clients: AwsClients, deliveries: DynamoDeliveries | MemoryDeliveries,
-                        slack_webhook: str | None = None) -> Channel:
+def build_slack_channel(
+    settings: Settings,
+    clients: AwsClients,
+    deliveries: DynamoDeliveries | MemoryDeliveries,
+    slack_webhook: str | None = None,
+) -> Channel:
     """slack-sdk is imported only when Slack is configured: it is a third of a cold start otherwise."""
     if not (slack_webhook or settings.slack_secret):
         return UnconfiguredSlack()

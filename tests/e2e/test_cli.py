@@ -26,8 +26,19 @@ DATA_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{DATA_ID}"
 OLD_ID = "6f7a8b9c-0d1e-4f2a-b3c4-d5e6f7a8b9c0"
 IDLE_ID = "7a8b9c0d-1e2f-4a3b-c4d5-e6f7a8b9c0d1"
 
-RESULT_KEYS = {"event_id", "event_name", "key_arn", "key_state", "outcome", "severity", "reason", "affected",
-               "actions", "key_state_after", "notifications"}
+RESULT_KEYS = {
+    "event_id",
+    "event_name",
+    "key_arn",
+    "key_state",
+    "outcome",
+    "severity",
+    "reason",
+    "affected",
+    "actions",
+    "key_state_after",
+    "notifications",
+}
 AFFECTED_KEYS = {"file_system_id", "name", "account", "region", "mount_targets", "mount_targets_after", "policy"}
 ACTION_KEYS = {"type", "target", "status", "detail"}
 NOTIFICATION_KEYS = {"channel", "status", "detail"}
@@ -58,17 +69,25 @@ def report(out: str) -> list[dict[str, Any]]:
 # --- a held-out estate and events written here, not taken from events/ --------------------------------
 
 
-HELD_OUT_FLEET = {"accounts": [
-    {"id": ACCOUNT, "regions": {REGION: {
-        "keys": [{"id": DATA_ID, "aliases": ["alias/data"]}, {"id": OLD_ID}, {"id": IDLE_ID}],
-        "file_systems": [
-            {"name": "data-lake", "key": f"arn:aws:kms:{REGION}:{ACCOUNT}:alias/data"},
-            {"name": "data-scratch", "key": DATA_ID, "tags": {"keywatch:on-key-loss": "protect"}},
-            {"name": "old-archive", "key": OLD_ID},
-            {"name": "open-data", "encrypted": False},
-        ]}}},
-    {"id": PARTNER, "regions": {REGION: {"file_systems": [{"name": "partner-reports", "key": DATA_ARN}]}}},
-]}
+HELD_OUT_FLEET = {
+    "accounts": [
+        {
+            "id": ACCOUNT,
+            "regions": {
+                REGION: {
+                    "keys": [{"id": DATA_ID, "aliases": ["alias/data"]}, {"id": OLD_ID}, {"id": IDLE_ID}],
+                    "file_systems": [
+                        {"name": "data-lake", "key": f"arn:aws:kms:{REGION}:{ACCOUNT}:alias/data"},
+                        {"name": "data-scratch", "key": DATA_ID, "tags": {"keywatch:on-key-loss": "protect"}},
+                        {"name": "old-archive", "key": OLD_ID},
+                        {"name": "open-data", "encrypted": False},
+                    ],
+                }
+            },
+        },
+        {"id": PARTNER, "regions": {REGION: {"file_systems": [{"name": "partner-reports", "key": DATA_ARN}]}}},
+    ]
+}
 
 
 def write_fleet(tmp_path: Path, fleet: dict[str, Any] = HELD_OUT_FLEET) -> Path:
@@ -80,21 +99,38 @@ def write_fleet(tmp_path: Path, fleet: dict[str, Any] = HELD_OUT_FLEET) -> Path:
 def api_call(name: str, n: int, key_id: str = DATA_ID, **detail: Any) -> dict[str, Any]:
     record: dict[str, Any] = {
         "eventVersion": "1.09",
-        "userIdentity": {"type": "AssumedRole", "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/Ops/dana",
-                         "accountId": ACCOUNT,
-                         "sessionContext": {"sessionIssuer": {"arn": f"arn:aws:iam::{ACCOUNT}:role/Ops"}}},
-        "eventTime": f"2027-02-0{n}T10:00:00Z", "eventSource": "kms.amazonaws.com", "eventName": name,
-        "awsRegion": REGION, "sourceIPAddress": "192.0.2.10", "userAgent": "terraform/1.9",
-        "requestParameters": {"keyId": key_id}, "responseElements": None,
+        "userIdentity": {
+            "type": "AssumedRole",
+            "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/Ops/dana",
+            "accountId": ACCOUNT,
+            "sessionContext": {"sessionIssuer": {"arn": f"arn:aws:iam::{ACCOUNT}:role/Ops"}},
+        },
+        "eventTime": f"2027-02-0{n}T10:00:00Z",
+        "eventSource": "kms.amazonaws.com",
+        "eventName": name,
+        "awsRegion": REGION,
+        "sourceIPAddress": "192.0.2.10",
+        "userAgent": "terraform/1.9",
+        "requestParameters": {"keyId": key_id},
+        "responseElements": None,
         "eventID": f"0000000{n}-held-out-{name}",
-        "resources": [{"accountId": ACCOUNT, "type": "AWS::KMS::Key",
-                       "ARN": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{key_id}"}],
+        "resources": [
+            {"accountId": ACCOUNT, "type": "AWS::KMS::Key", "ARN": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{key_id}"}
+        ],
         "recipientAccountId": ACCOUNT,
     }
     record.update(detail)
-    return {"version": "0", "id": f"envelope-{n}", "detail-type": "AWS API Call via CloudTrail", "source": "aws.kms",
-            "account": ACCOUNT, "time": f"2027-02-0{n}T10:00:01Z", "region": REGION, "resources": [],
-            "detail": record}
+    return {
+        "version": "0",
+        "id": f"envelope-{n}",
+        "detail-type": "AWS API Call via CloudTrail",
+        "source": "aws.kms",
+        "account": ACCOUNT,
+        "time": f"2027-02-0{n}T10:00:01Z",
+        "region": REGION,
+        "resources": [],
+        "detail": record,
+    }
 
 
 def held_out_events(tmp_path: Path) -> list[tuple[Path, dict[str, Any]]]:
@@ -102,14 +138,29 @@ def held_out_events(tmp_path: Path) -> list[tuple[Path, dict[str, Any]]]:
         api_call("RetireGrant", 1, requestParameters=None, additionalEventData={"grantId": "held-out-grant"}),
         api_call("DisableKey", 2),
         api_call("EnableKey", 3, requestParameters={"keyId": DATA_ARN}),
-        api_call("ScheduleKeyDeletion", 4, awsRegion="us-east-1", resources=None,
-                 requestParameters={"keyId": DATA_ID, "pendingWindowInDays": 7},
-                 responseElements={"keyId": DATA_ARN, "keyState": "PendingDeletion",
-                                   "deletionDate": "Apr 12, 2027 18:58:30 PM"}),
+        api_call(
+            "ScheduleKeyDeletion",
+            4,
+            awsRegion="us-east-1",
+            resources=None,
+            requestParameters={"keyId": DATA_ID, "pendingWindowInDays": 7},
+            responseElements={
+                "keyId": DATA_ARN,
+                "keyState": "PendingDeletion",
+                "deletionDate": "Apr 12, 2027 18:58:30 PM",
+            },
+        ),
         api_call("CancelKeyDeletion", 5, responseElements={"keyId": DATA_ARN}),
-        {"version": "0", "id": "held-out-native-6", "detail-type": "KMS CMK Deletion", "source": "aws.kms",
-         "time": "2027-02-06T00:00:00Z", "region": REGION,  # no account: as delivered through SQS
-         "resources": [f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{OLD_ID}"], "detail": {"key-id": OLD_ID}},
+        {
+            "version": "0",
+            "id": "held-out-native-6",
+            "detail-type": "KMS CMK Deletion",
+            "source": "aws.kms",
+            "time": "2027-02-06T00:00:00Z",
+            "region": REGION,  # no account: as delivered through SQS
+            "resources": [f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{OLD_ID}"],
+            "detail": {"key-id": OLD_ID},
+        },
         api_call("DisableKey", 7, key_id=IDLE_ID),
         api_call("DisableKey", 8, errorCode="AccessDeniedException", errorMessage="denied"),
     ]
@@ -122,7 +173,8 @@ def held_out_events(tmp_path: Path) -> list[tuple[Path, dict[str, Any]]]:
 
 
 def test_given_a_custom_fleet_and_held_out_events_when_replayed_then_each_outcome_follows_the_design(
-        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     fleet = write_fleet(tmp_path)
     files = held_out_events(tmp_path)
 
@@ -152,7 +204,8 @@ def test_given_a_custom_fleet_and_held_out_events_when_replayed_then_each_outcom
 
 
 def test_given_dry_run_on_a_custom_fleet_when_a_protected_key_is_disabled_then_enable_key_is_planned(
-        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     fleet = write_fleet(tmp_path)
     event = tmp_path / "disable.json"
     event.write_text(json.dumps(api_call("DisableKey", 2)))
@@ -161,8 +214,7 @@ def test_given_dry_run_on_a_custom_fleet_when_a_protected_key_is_disabled_then_e
 
     assert status == 0
     [result] = report(out)
-    assert [(a["type"], a["target"], a["status"]) for a in result["actions"]] == [
-        ("enable_key", DATA_ARN, "planned")]
+    assert [(a["type"], a["target"], a["status"]) for a in result["actions"]] == [("enable_key", DATA_ARN, "planned")]
     assert result["key_state_after"] == "Disabled"  # dry-run changes nothing
 
 
@@ -170,15 +222,17 @@ def test_given_dry_run_on_a_custom_fleet_when_a_protected_key_is_disabled_then_e
 
 
 def test_given_the_demo_fleet_when_replayed_in_dry_run_then_every_result_has_exactly_the_contract_shape(
-        capsys: pytest.CaptureFixture[str]) -> None:
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     names = ["schedule_key_deletion", "disable_key", "disable_key_failed", "disable_unused_key", "enable_key"]
 
     status, out, err = run(capsys, "replay", *(sample(n) for n in names), "--mode", "dry-run", "--json")
 
     assert status == 0, err
     results = report(out)
-    assert [r["event_id"] for r in results] == [json.loads(Path(sample(n)).read_text())["detail"]["eventID"]
-                                                for n in names]  # input order, not file order
+    assert [r["event_id"] for r in results] == [
+        json.loads(Path(sample(n)).read_text())["detail"]["eventID"] for n in names
+    ]  # input order, not file order
     for result in results:
         assert set(result) == RESULT_KEYS
         assert result["outcome"] in OUTCOMES and result["severity"] in SEVERITIES
@@ -197,13 +251,16 @@ def test_given_the_demo_fleet_when_replayed_in_dry_run_then_every_result_has_exa
     assert (disabled["outcome"], disabled["severity"], disabled["key_state"]) == ("alert", "high", "Disabled")
     assert {fs["name"] for fs in disabled["affected"]} == {"app-shared", "app-home", "partner-share"}
     assert {(a["type"], a["status"]) for a in disabled["actions"]} == {
-        ("delete_mount_targets", "planned"), ("enable_key", "planned")}
+        ("delete_mount_targets", "planned"),
+        ("enable_key", "planned"),
+    }
     assert next(n for n in disabled["notifications"] if n["channel"] == "sns")["status"] == "sent"
     assert [r["outcome"] for r in results] == ["alert", "alert", "ignored", "ignored", "resolved"]
 
 
 def test_given_the_same_event_file_twice_when_replayed_then_the_second_result_is_a_duplicate(
-        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     fleet = write_fleet(tmp_path)
     event = tmp_path / "disable.json"
     event.write_text(json.dumps(api_call("DisableKey", 2)))
@@ -239,15 +296,24 @@ def broken_files(tmp_path: Path) -> dict[str, Path]:
 
 
 def test_given_broken_event_files_among_good_ones_when_replayed_then_one_line_each_and_the_rest_handled(
-        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     fleet = write_fleet(tmp_path)
     good = tmp_path / "good.json"
     good.write_text(json.dumps(api_call("DisableKey", 2)))
     also_good = tmp_path / "also-good.json"
     also_good.write_text(json.dumps(api_call("EnableKey", 3)))
     broken = broken_files(tmp_path)
-    order = [broken["invalid-json"], good, broken["not-an-object"], broken["missing-fields"], broken["missing"],
-             broken["directory"], broken["not-utf8"], also_good]
+    order = [
+        broken["invalid-json"],
+        good,
+        broken["not-an-object"],
+        broken["missing-fields"],
+        broken["missing"],
+        broken["directory"],
+        broken["not-utf8"],
+        also_good,
+    ]
 
     status, out, err = run(capsys, "replay", *(str(p) for p in order), "--fleet", str(fleet), "--json")
 
@@ -266,12 +332,12 @@ def test_given_broken_event_files_among_good_ones_when_replayed_then_one_line_ea
 
 
 def test_given_only_broken_files_when_replayed_as_text_then_exit_1_and_no_traceback(
-        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     fleet = write_fleet(tmp_path)
     broken = broken_files(tmp_path)
 
-    status, out, err = run(capsys, "replay", str(broken["invalid-json"]), str(broken["missing"]), "--fleet",
-                           str(fleet))
+    status, out, err = run(capsys, "replay", str(broken["invalid-json"]), str(broken["missing"]), "--fleet", str(fleet))
 
     assert status == 1
     assert "Traceback" not in err and "Traceback" not in out
@@ -279,7 +345,8 @@ def test_given_only_broken_files_when_replayed_as_text_then_exit_1_and_no_traceb
 
 
 def test_given_an_event_with_a_malformed_detail_when_replayed_then_one_line_naming_it_and_the_rest_handled(
-        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     fleet = write_fleet(tmp_path)
     bad = tmp_path / "no-event-id.json"
     raw = api_call("DisableKey", 2)
@@ -301,11 +368,17 @@ def bad_fleets(tmp_path: Path) -> dict[str, Path]:
     unknown_field = copy.deepcopy(HELD_OUT_FLEET)
     unknown_field["accounts"][0]["regions"][REGION]["file_systems"][0]["colour"] = "blue"
     bad_account = {"accounts": [{"id": "12345", "regions": {}}]}
-    dangling = {"accounts": [{"id": ACCOUNT, "regions": {REGION: {
-        "file_systems": [{"name": "lost", "key": "alias/nowhere"}]}}}]}
-    fleets = {"missing": tmp_path / "nope.yaml", "yaml": tmp_path / "broken.yaml",
-              "unknown-field": tmp_path / "unknown.yaml", "bad-account": tmp_path / "account.yaml",
-              "dangling-alias": tmp_path / "dangling.yaml", "empty": tmp_path / "empty.yaml"}
+    dangling = {
+        "accounts": [{"id": ACCOUNT, "regions": {REGION: {"file_systems": [{"name": "lost", "key": "alias/nowhere"}]}}}]
+    }
+    fleets = {
+        "missing": tmp_path / "nope.yaml",
+        "yaml": tmp_path / "broken.yaml",
+        "unknown-field": tmp_path / "unknown.yaml",
+        "bad-account": tmp_path / "account.yaml",
+        "dangling-alias": tmp_path / "dangling.yaml",
+        "empty": tmp_path / "empty.yaml",
+    }
     fleets["yaml"].write_text("accounts: [\n  - id: '1'\n    regions: {")
     fleets["unknown-field"].write_text(yaml.safe_dump(unknown_field))
     fleets["bad-account"].write_text(yaml.safe_dump(bad_account))
@@ -316,7 +389,8 @@ def bad_fleets(tmp_path: Path) -> dict[str, Path]:
 
 @pytest.mark.parametrize("kind", ["missing", "yaml", "unknown-field", "bad-account", "dangling-alias", "empty"])
 def test_given_a_bad_fleet_file_when_replayed_then_a_one_line_error_and_a_failing_status(
-        capsys: pytest.CaptureFixture[str], tmp_path: Path, kind: str) -> None:
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, kind: str
+) -> None:
     fleet = bad_fleets(tmp_path)[kind]
 
     status, out, err = run(capsys, "replay", sample("disable_key"), "--fleet", str(fleet), "--json")
@@ -334,7 +408,8 @@ def test_given_a_bad_fleet_file_when_replayed_then_a_one_line_error_and_a_failin
 
 
 def test_given_main_ran_before_with_a_stderr_now_closed_when_main_runs_again_then_it_still_answers(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     argv = ["replay", sample("disable_key"), "--fleet", str(tmp_path / "nope.yaml")]
     first = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")  # like capsys' stream: flush() fails once closed
     monkeypatch.setattr(sys, "stderr", first)
@@ -351,27 +426,42 @@ def test_given_main_ran_before_with_a_stderr_now_closed_when_main_runs_again_the
 
 
 def test_given_the_demo_when_run_then_exit_0_and_the_tables_name_the_affected_file_systems(
-        capsys: pytest.CaptureFixture[str]) -> None:
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     status, out, err = run(capsys, "demo")
 
     assert status == 0, err
-    for name in ("app-shared", "app-home", "partner-share", "billing-reports", "media-assets", "secrets-vault",
-                 "legacy-archive"):
+    for name in (
+        "app-shared",
+        "app-home",
+        "partner-share",
+        "billing-reports",
+        "media-assets",
+        "secrets-vault",
+        "legacy-archive",
+    ):
         assert name in out
     assert "ALERT" in out and "RESOLVED" in out and "IGNORED" in out
     assert "Traceback" not in err
 
 
 def test_given_the_installed_command_when_replay_json_runs_in_a_subprocess_then_stdout_is_the_report(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     fleet = write_fleet(tmp_path)
     event = tmp_path / "disable.json"
     event.write_text(json.dumps(api_call("DisableKey", 2)))
     command = Path(sys.executable).parent / "keywatch"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
 
-    done = subprocess.run([str(command), "replay", str(event), "--fleet", str(fleet), "--json"],
-                          capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path)
+    done = subprocess.run(
+        [str(command), "replay", str(event), "--fleet", str(fleet), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+        cwd=tmp_path,
+    )
 
     assert done.returncode == 0, done.stderr
     [result] = report(done.stdout)

@@ -14,34 +14,72 @@ from support import FakeLambdaContext, load_function
 KEY_ACCOUNT = "111122223333"
 PARTNER = "444455556666"
 APP_ARN = f"arn:aws:kms:us-east-1:{KEY_ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-RESULT_KEYS = {"event_id", "event_name", "key_arn", "key_state", "outcome", "severity", "reason", "affected",
-               "actions", "key_state_after", "notifications"}
+RESULT_KEYS = {
+    "event_id",
+    "event_name",
+    "key_arn",
+    "key_state",
+    "outcome",
+    "severity",
+    "reason",
+    "affected",
+    "actions",
+    "key_state_after",
+    "notifications",
+}
 
 
 # The demo estate's keys and file systems (so the samples match), without mount targets: quicker to build.
-FLEET = {"accounts": [
-    {"id": KEY_ACCOUNT, "regions": {"us-east-1": {
-        "keys": [
-            {"id": "1234abcd-12ab-34cd-56ef-1234567890ab", "aliases": ["alias/app"]},
-            {"id": "0987dcba-09fe-87dc-65ba-ab0987654321", "aliases": ["alias/billing"]},
-            {"id": "mrk-1234abcd12ab34cd56ef1234567890ab", "aliases": ["alias/global"], "multi_region": True},
-            {"id": "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", "aliases": ["alias/imported"], "origin": "EXTERNAL"},
-            {"id": "4c5d6e7f-8a9b-4c0d-9e1f-2a3b4c5d6e7f", "aliases": ["alias/legacy"], "state": "PendingDeletion",
-             "pending_window_days": 7},
-            {"id": "9f8e7d6c-5b4a-4392-8a1b-0c9d8e7f6a5b", "aliases": ["alias/unused"]},
-        ],
-        "file_systems": [
-            {"name": "app-shared", "key": "alias/app", "tags": {"keywatch:on-key-loss": "unmount"}},
-            {"name": "app-home", "key": "1234abcd-12ab-34cd-56ef-1234567890ab",
-             "tags": {"keywatch:on-key-loss": "protect"}},
-            {"name": "billing-reports", "key": "alias/billing", "tags": {"keywatch:on-key-loss": "protect"}},
-            {"name": "media-assets", "key": "alias/global"},
-            {"name": "secrets-vault", "key": "alias/imported"},
-            {"name": "legacy-archive", "key": "alias/legacy"},
-            {"name": "scratch", "encrypted": False},
-        ]}}},
-    {"id": PARTNER, "regions": {"us-east-1": {"file_systems": [{"name": "partner-share", "key": APP_ARN}]}}},
-]}
+FLEET = {
+    "accounts": [
+        {
+            "id": KEY_ACCOUNT,
+            "regions": {
+                "us-east-1": {
+                    "keys": [
+                        {"id": "1234abcd-12ab-34cd-56ef-1234567890ab", "aliases": ["alias/app"]},
+                        {"id": "0987dcba-09fe-87dc-65ba-ab0987654321", "aliases": ["alias/billing"]},
+                        {
+                            "id": "mrk-1234abcd12ab34cd56ef1234567890ab",
+                            "aliases": ["alias/global"],
+                            "multi_region": True,
+                        },
+                        {
+                            "id": "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                            "aliases": ["alias/imported"],
+                            "origin": "EXTERNAL",
+                        },
+                        {
+                            "id": "4c5d6e7f-8a9b-4c0d-9e1f-2a3b4c5d6e7f",
+                            "aliases": ["alias/legacy"],
+                            "state": "PendingDeletion",
+                            "pending_window_days": 7,
+                        },
+                        {"id": "9f8e7d6c-5b4a-4392-8a1b-0c9d8e7f6a5b", "aliases": ["alias/unused"]},
+                    ],
+                    "file_systems": [
+                        {"name": "app-shared", "key": "alias/app", "tags": {"keywatch:on-key-loss": "unmount"}},
+                        {
+                            "name": "app-home",
+                            "key": "1234abcd-12ab-34cd-56ef-1234567890ab",
+                            "tags": {"keywatch:on-key-loss": "protect"},
+                        },
+                        {
+                            "name": "billing-reports",
+                            "key": "alias/billing",
+                            "tags": {"keywatch:on-key-loss": "protect"},
+                        },
+                        {"name": "media-assets", "key": "alias/global"},
+                        {"name": "secrets-vault", "key": "alias/imported"},
+                        {"name": "legacy-archive", "key": "alias/legacy"},
+                        {"name": "scratch", "encrypted": False},
+                    ],
+                }
+            },
+        },
+        {"id": PARTNER, "regions": {"us-east-1": {"file_systems": [{"name": "partner-share", "key": APP_ARN}]}}},
+    ]
+}
 
 
 @pytest.fixture
@@ -92,7 +130,8 @@ def published(estate: Any) -> list[dict[str, Any]]:
 
 
 def test_given_a_disable_key_event_when_the_handler_runs_then_it_returns_the_report_of_a_high_alert(
-        invoke: Callable[..., dict[str, Any]], event: Callable[[str], dict[str, Any]], estate: Any) -> None:
+    invoke: Callable[..., dict[str, Any]], event: Callable[[str], dict[str, Any]], estate: Any
+) -> None:
     report = invoke(event("disable_key"))
 
     assert set(report) == RESULT_KEYS
@@ -100,7 +139,10 @@ def test_given_a_disable_key_event_when_the_handler_runs_then_it_returns_the_rep
     assert (report["outcome"], report["severity"], report["key_state"]) == ("alert", "high", "Disabled")
     assert report["key_arn"] == APP_ARN
     assert {(fs["name"], fs["account"]) for fs in report["affected"]} == {
-        ("app-shared", KEY_ACCOUNT), ("app-home", KEY_ACCOUNT), ("partner-share", PARTNER)}
+        ("app-shared", KEY_ACCOUNT),
+        ("app-home", KEY_ACCOUNT),
+        ("partner-share", PARTNER),
+    }
     assert report["actions"] == []  # notify mode
     assert [n["status"] for n in report["notifications"] if n["channel"] == "sns"] == ["sent"]
     [alert] = published(estate)
@@ -108,7 +150,8 @@ def test_given_a_disable_key_event_when_the_handler_runs_then_it_returns_the_rep
 
 
 def test_given_the_handler_runs_as_the_home_account_when_keys_live_elsewhere_then_it_enters_them_by_role(
-        invoke: Callable[..., dict[str, Any]], event: Callable[[str], dict[str, Any]], deployed: Any) -> None:
+    invoke: Callable[..., dict[str, Any]], event: Callable[[str], dict[str, Any]], deployed: Any
+) -> None:
     invoke(event("disable_key"))
 
     clients = deployed.watchdog().clients
@@ -117,18 +160,26 @@ def test_given_the_handler_runs_as_the_home_account_when_keys_live_elsewhere_the
     assert clients.calls["kms:DescribeKey"] == 1
 
 
-@pytest.mark.parametrize(("sample", "outcome", "severity", "state"), [
-    ("schedule_key_deletion", "alert", "critical", "PendingDeletion"),
-    ("schedule_key_deletion_multi_region", "alert", "critical", "PendingReplicaDeletion"),
-    ("retire_grant", "alert", "high", "Enabled"),
-    ("revoke_grant", "alert", "high", "Enabled"),
-    ("delete_imported_key_material", "alert", "critical", "PendingImport"),
-    ("kms_cmk_deletion", "alert", "critical", "Deleted"),
-    ("kms_imported_key_material_expiration", "alert", "critical", "PendingImport"),
-])
+@pytest.mark.parametrize(
+    ("sample", "outcome", "severity", "state"),
+    [
+        ("schedule_key_deletion", "alert", "critical", "PendingDeletion"),
+        ("schedule_key_deletion_multi_region", "alert", "critical", "PendingReplicaDeletion"),
+        ("retire_grant", "alert", "high", "Enabled"),
+        ("revoke_grant", "alert", "high", "Enabled"),
+        ("delete_imported_key_material", "alert", "critical", "PendingImport"),
+        ("kms_cmk_deletion", "alert", "critical", "Deleted"),
+        ("kms_imported_key_material_expiration", "alert", "critical", "PendingImport"),
+    ],
+)
 def test_given_a_sample_loss_event_when_the_handler_runs_then_outcome_severity_and_live_state_are_reported(
-        invoke: Callable[..., dict[str, Any]], event: Callable[[str], dict[str, Any]],
-        sample: str, outcome: str, severity: str, state: str) -> None:
+    invoke: Callable[..., dict[str, Any]],
+    event: Callable[[str], dict[str, Any]],
+    sample: str,
+    outcome: str,
+    severity: str,
+    state: str,
+) -> None:
     report = invoke(event(sample))
 
     assert (report["outcome"], report["severity"], report["key_state"]) == (outcome, severity, state)
@@ -137,8 +188,8 @@ def test_given_a_sample_loss_event_when_the_handler_runs_then_outcome_severity_a
 
 @pytest.mark.parametrize("sample", ["disable_key_failed", "retire_grant_by_efs", "disable_unused_key"])
 def test_given_an_event_to_ignore_when_the_handler_runs_then_ignored_and_nothing_published(
-        invoke: Callable[..., dict[str, Any]], event: Callable[[str], dict[str, Any]], estate: Any,
-        sample: str) -> None:
+    invoke: Callable[..., dict[str, Any]], event: Callable[[str], dict[str, Any]], estate: Any, sample: str
+) -> None:
     report = invoke(event(sample))
 
     assert (report["outcome"], report["severity"], report["affected"]) == ("ignored", None, [])
@@ -146,7 +197,8 @@ def test_given_an_event_to_ignore_when_the_handler_runs_then_ignored_and_nothing
 
 
 def test_given_eventbridge_delivers_the_same_event_twice_when_handled_then_the_second_is_a_duplicate(
-        invoke: Callable[..., dict[str, Any]], event: Callable[[str], dict[str, Any]], estate: Any) -> None:
+    invoke: Callable[..., dict[str, Any]], event: Callable[[str], dict[str, Any]], estate: Any
+) -> None:
     first = invoke(event("disable_key"))
     again = invoke(event("disable_key"), apply=False)
 
@@ -156,8 +208,8 @@ def test_given_eventbridge_delivers_the_same_event_twice_when_handled_then_the_s
 
 
 def test_given_a_new_container_when_the_same_event_is_redelivered_then_the_idempotency_table_remembers_it(
-        invoke: Callable[..., dict[str, Any]], event: Callable[[str], dict[str, Any]], deployed: Any,
-        estate: Any) -> None:
+    invoke: Callable[..., dict[str, Any]], event: Callable[[str], dict[str, Any]], deployed: Any, estate: Any
+) -> None:
     invoke(event("disable_key"))
     deployed.watchdog.cache_clear()  # a cold start: nothing in memory survives
 
@@ -168,7 +220,8 @@ def test_given_a_new_container_when_the_same_event_is_redelivered_then_the_idemp
 
 
 def test_given_an_envelope_delivered_without_account_when_handled_then_it_is_handled_the_same(
-        invoke: Callable[..., dict[str, Any]], event: Callable[[str], dict[str, Any]]) -> None:
+    invoke: Callable[..., dict[str, Any]], event: Callable[[str], dict[str, Any]]
+) -> None:
     raw = event("kms_cmk_deletion")
     del raw["account"]
 
@@ -179,8 +232,11 @@ def test_given_an_envelope_delivered_without_account_when_handled_then_it_is_han
 
 
 def test_given_dry_run_mode_in_the_environment_when_a_protected_key_is_disabled_then_actions_are_planned(
-        invoke: Callable[..., dict[str, Any]], event: Callable[[str], dict[str, Any]],
-        monkeypatch: pytest.MonkeyPatch, deployed: Any) -> None:
+    invoke: Callable[..., dict[str, Any]],
+    event: Callable[[str], dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    deployed: Any,
+) -> None:
     monkeypatch.setenv("KEYWATCH_MODE", "dry-run")
     deployed.watchdog.cache_clear()
 
@@ -191,28 +247,36 @@ def test_given_dry_run_mode_in_the_environment_when_a_protected_key_is_disabled_
 
 
 def test_given_enforce_mode_when_a_protected_key_is_scheduled_for_deletion_then_it_is_cancelled_and_enabled(
-        invoke: Callable[..., dict[str, Any]], event: Callable[[str], dict[str, Any]],
-        monkeypatch: pytest.MonkeyPatch, deployed: Any, estate: Any) -> None:
+    invoke: Callable[..., dict[str, Any]],
+    event: Callable[[str], dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    deployed: Any,
+    estate: Any,
+) -> None:
     monkeypatch.setenv("KEYWATCH_MODE", "enforce")
     deployed.watchdog.cache_clear()
 
     report = invoke(event("schedule_key_deletion"))
 
     assert [(a["type"], a["status"]) for a in report["actions"]] == [
-        ("cancel_key_deletion", "done"), ("enable_key", "done")]
+        ("cancel_key_deletion", "done"),
+        ("enable_key", "done"),
+    ]
     assert report["key_state_after"] == "Enabled"
     kms = estate.clients.client("kms", KEY_ACCOUNT, "us-east-1")
     assert kms.describe_key(KeyId="0987dcba-09fe-87dc-65ba-ab0987654321")["KeyMetadata"]["KeyState"] == "Enabled"
 
 
 def test_given_an_event_that_is_not_an_eventbridge_envelope_when_handled_then_it_raises_for_the_dlq(
-        deployed: Any) -> None:
+    deployed: Any,
+) -> None:
     with pytest.raises(Exception, match="detail"):
         deployed.lambda_handler({"hello": "world"}, FakeLambdaContext())
 
 
 def test_given_a_malformed_account_list_when_the_handler_starts_then_it_refuses_to_run(
-        deployed: Any, event: Callable[[str], dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
+    deployed: Any, event: Callable[[str], dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from keywatch.config import ConfigError
 
     monkeypatch.setenv("KEYWATCH_ACCOUNTS", "1111-2222")

@@ -28,20 +28,31 @@ UNUSED_ID = "9f8e7d6c-5b4a-4392-8a1b-0c9d8e7f6a5b"
 
 def small_fleet() -> dict[str, Any]:
     """Two accounts: the key owner with its own file systems, and a partner using the shared key by ARN."""
-    return {"accounts": [
-        {"id": ACCOUNT, "regions": {REGION: {
-            "keys": [{"id": APP_ID, "aliases": ["alias/app"]}, {"id": OTHER_ID}, {"id": LEGACY_ID},
-                     {"id": UNUSED_ID}],
-            "file_systems": [
-                {"name": "app-shared", "key": "alias/app"},
-                {"name": "app-home", "key": APP_ID},
-                {"name": "billing", "key": OTHER_ID},
-                {"name": "legacy-archive", "key": LEGACY_ID},
-                {"name": "scratch", "encrypted": False},
-            ]}}},
-        {"id": PARTNER, "regions": {REGION: {"file_systems": [
-            {"name": "partner-share", "key": APP_ARN}]}}},
-    ]}
+    return {
+        "accounts": [
+            {
+                "id": ACCOUNT,
+                "regions": {
+                    REGION: {
+                        "keys": [
+                            {"id": APP_ID, "aliases": ["alias/app"]},
+                            {"id": OTHER_ID},
+                            {"id": LEGACY_ID},
+                            {"id": UNUSED_ID},
+                        ],
+                        "file_systems": [
+                            {"name": "app-shared", "key": "alias/app"},
+                            {"name": "app-home", "key": APP_ID},
+                            {"name": "billing", "key": OTHER_ID},
+                            {"name": "legacy-archive", "key": LEGACY_ID},
+                            {"name": "scratch", "encrypted": False},
+                        ],
+                    }
+                },
+            },
+            {"id": PARTNER, "regions": {REGION: {"file_systems": [{"name": "partner-share", "key": APP_ARN}]}}},
+        ]
+    }
 
 
 def watchdog_for(estate: Any, accounts: list[str] | None = None) -> Any:
@@ -69,7 +80,8 @@ def fs_id(estate: Any, account: str, name: str) -> str:
 
 
 def test_given_250_file_systems_when_a_key_used_by_40_is_disabled_then_all_40_found_in_3_pages(
-        make_estate: Callable[..., Any], event: Callable[[str], dict[str, Any]]) -> None:
+    make_estate: Callable[..., Any], event: Callable[[str], dict[str, Any]]
+) -> None:
     on_key = {i for i in range(250) if i % 6 == 0 and i < 240}  # 40 of them, spread over every page
     systems = []
     for i in range(250):
@@ -79,8 +91,16 @@ def test_given_250_file_systems_when_a_key_used_by_40_is_disabled_then_all_40_fo
             systems.append({"name": f"fs-{i:03d}", "key": OTHER_ID})
         else:
             systems.append({"name": f"fs-{i:03d}", "encrypted": False})
-    estate = make_estate({"accounts": [{"id": ACCOUNT, "regions": {REGION: {
-        "keys": [{"id": APP_ID}, {"id": OTHER_ID}], "file_systems": systems}}}]})
+    estate = make_estate(
+        {
+            "accounts": [
+                {
+                    "id": ACCOUNT,
+                    "regions": {REGION: {"keys": [{"id": APP_ID}, {"id": OTHER_ID}], "file_systems": systems}},
+                }
+            ]
+        }
+    )
     watchdog = watchdog_for(estate)
 
     result = handled(estate, watchdog, event("disable_key"))
@@ -96,7 +116,8 @@ def test_given_250_file_systems_when_a_key_used_by_40_is_disabled_then_all_40_fo
 
 
 def test_given_a_key_that_kms_no_longer_has_when_handled_then_state_deleted_and_critical(
-        make_estate: Callable[..., Any], event: Callable[[str], dict[str, Any]]) -> None:
+    make_estate: Callable[..., Any], event: Callable[[str], dict[str, Any]]
+) -> None:
     estate = make_estate(small_fleet())
     watchdog = watchdog_for(estate)
 
@@ -110,7 +131,8 @@ def test_given_a_key_that_kms_no_longer_has_when_handled_then_state_deleted_and_
 
 
 def test_given_a_deleted_key_when_an_older_disable_event_arrives_late_then_the_live_state_wins(
-        make_estate: Callable[..., Any], event: Callable[[str], dict[str, Any]]) -> None:
+    make_estate: Callable[..., Any], event: Callable[[str], dict[str, Any]]
+) -> None:
     estate = make_estate(small_fleet())
     watchdog = watchdog_for(estate)
     estate.apply(parse_event(event("kms_cmk_deletion")))
@@ -125,21 +147,38 @@ def test_given_a_deleted_key_when_an_older_disable_event_arrives_late_then_the_l
 
 
 def test_given_a_multi_region_primary_pending_replica_deletion_when_handled_then_critical(
-        make_estate: Callable[..., Any], event: Callable[[str], dict[str, Any]]) -> None:
+    make_estate: Callable[..., Any], event: Callable[[str], dict[str, Any]]
+) -> None:
     mrk = "mrk-1234abcd12ab34cd56ef1234567890ab"
-    estate = make_estate({"accounts": [{"id": ACCOUNT, "regions": {REGION: {
-        "keys": [{"id": mrk, "multi_region": True}],
-        "file_systems": [{"name": "media", "key": mrk}]}}}]})
+    estate = make_estate(
+        {
+            "accounts": [
+                {
+                    "id": ACCOUNT,
+                    "regions": {
+                        REGION: {
+                            "keys": [{"id": mrk, "multi_region": True}],
+                            "file_systems": [{"name": "media", "key": mrk}],
+                        }
+                    },
+                }
+            ]
+        }
+    )
 
     result = handled(estate, watchdog_for(estate), event("schedule_key_deletion_multi_region"))
 
     assert (result.key_state, result.outcome, result.severity) == (
-        "PendingReplicaDeletion", Outcome.ALERT, Severity.CRITICAL)
+        "PendingReplicaDeletion",
+        Outcome.ALERT,
+        Severity.CRITICAL,
+    )
     assert names(result) == ["media"]
 
 
 def test_given_cancel_key_deletion_when_handled_then_the_key_is_disabled_and_it_is_still_a_high_alert(
-        make_estate: Callable[..., Any], event: Callable[[str], dict[str, Any]]) -> None:
+    make_estate: Callable[..., Any], event: Callable[[str], dict[str, Any]]
+) -> None:
     estate = make_estate(small_fleet())
     watchdog = watchdog_for(estate)
     handled(estate, watchdog, event("schedule_key_deletion"))
@@ -154,7 +193,8 @@ def test_given_cancel_key_deletion_when_handled_then_the_key_is_disabled_and_it_
 
 
 def test_given_a_partner_file_system_on_our_key_when_the_key_is_disabled_then_it_is_found_in_its_own_account(
-        make_estate: Callable[..., Any], event: Callable[[str], dict[str, Any]]) -> None:
+    make_estate: Callable[..., Any], event: Callable[[str], dict[str, Any]]
+) -> None:
     estate = make_estate(small_fleet())
     watchdog = watchdog_for(estate, [ACCOUNT, PARTNER])
 
@@ -163,12 +203,16 @@ def test_given_a_partner_file_system_on_our_key_when_the_key_is_disabled_then_it
     assert names(result) == ["app-home", "app-shared", "partner-share"]
     partner = next(fs for fs in result.affected if fs.name == "partner-share")
     assert (partner.account, partner.region, partner.file_system_id) == (
-        PARTNER, REGION, fs_id(estate, PARTNER, "partner-share"))
+        PARTNER,
+        REGION,
+        fs_id(estate, PARTNER, "partner-share"),
+    )
     assert watchdog.clients.calls["efs:DescribeFileSystems"] == 2  # one page in each account
 
 
 def test_given_the_partner_account_is_not_configured_when_the_key_is_disabled_then_only_our_file_systems(
-        make_estate: Callable[..., Any], event: Callable[[str], dict[str, Any]]) -> None:
+    make_estate: Callable[..., Any], event: Callable[[str], dict[str, Any]]
+) -> None:
     estate = make_estate(small_fleet())
 
     result = handled(estate, watchdog_for(estate, [ACCOUNT]), event("disable_key"))
@@ -177,11 +221,13 @@ def test_given_the_partner_account_is_not_configured_when_the_key_is_disabled_th
 
 
 def test_given_a_file_system_whose_key_is_stored_as_an_alias_when_the_key_is_disabled_then_it_is_found(
-        make_estate: Callable[..., Any], event: Callable[[str], dict[str, Any]]) -> None:
+    make_estate: Callable[..., Any], event: Callable[[str], dict[str, Any]]
+) -> None:
     estate = make_estate(small_fleet())
     efs = estate.clients.client("efs", ACCOUNT, REGION, "write")
-    created = efs.create_file_system(CreationToken="by-alias", Encrypted=True, KmsKeyId="alias/app",
-                                     Tags=[{"Key": "Name", "Value": "by-alias"}])
+    created = efs.create_file_system(
+        CreationToken="by-alias", Encrypted=True, KmsKeyId="alias/app", Tags=[{"Key": "Name", "Value": "by-alias"}]
+    )
     watchdog = watchdog_for(estate, [ACCOUNT])
 
     result = handled(estate, watchdog, event("disable_key"))
@@ -202,8 +248,9 @@ def subscriber(make_estate: Callable[..., Any]) -> Callable[[Any], Callable[[], 
         url = sqs.create_queue(QueueName="keywatch-alerts-test")["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         sns = estate.clients.home_client("sns", HOME_REGION)
-        sns.subscribe(TopicArn=estate.topic_arn, Protocol="sqs", Endpoint=arn,
-                      Attributes={"RawMessageDelivery": "false"})
+        sns.subscribe(
+            TopicArn=estate.topic_arn, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "false"}
+        )
 
         def read() -> list[dict[str, Any]]:
             got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
@@ -215,7 +262,8 @@ def subscriber(make_estate: Callable[..., Any]) -> Callable[[Any], Callable[[], 
 
 
 def test_given_a_subscribed_queue_when_a_key_is_disabled_then_one_readable_alert_with_filterable_attributes(
-        make_estate: Callable[..., Any], event: Callable[[str], dict[str, Any]], subscriber: Any) -> None:
+    make_estate: Callable[..., Any], event: Callable[[str], dict[str, Any]], subscriber: Any
+) -> None:
     estate = make_estate(small_fleet())
     read = subscriber(estate)
 
@@ -241,7 +289,8 @@ def test_given_a_subscribed_queue_when_a_key_is_disabled_then_one_readable_alert
 
 
 def test_given_a_subscribed_queue_when_a_key_is_disabled_then_the_message_names_the_actor_and_the_time(
-        make_estate: Callable[..., Any], event: Callable[[str], dict[str, Any]], subscriber: Any) -> None:
+    make_estate: Callable[..., Any], event: Callable[[str], dict[str, Any]], subscriber: Any
+) -> None:
     estate = make_estate(small_fleet())
     read = subscriber(estate)
 
@@ -253,12 +302,14 @@ def test_given_a_subscribed_queue_when_a_key_is_disabled_then_the_message_names_
 
 
 def test_given_an_alert_when_published_then_the_text_for_people_names_event_actor_time_key_and_file_systems(
-        make_estate: Callable[..., Any], event: Callable[[str], dict[str, Any]]) -> None:
+    make_estate: Callable[..., Any], event: Callable[[str], dict[str, Any]]
+) -> None:
     estate = make_estate(small_fleet())
     published: list[dict[str, Any]] = []
     sns = estate.clients.home_client("sns", HOME_REGION)  # the cached client the publisher uses
-    sns.meta.events.register("provide-client-params.sns.Publish",
-                             lambda params, **_: published.append(copy.deepcopy(params)))
+    sns.meta.events.register(
+        "provide-client-params.sns.Publish", lambda params, **_: published.append(copy.deepcopy(params))
+    )
 
     handled(estate, watchdog_for(estate), event("disable_key"))
 
@@ -276,7 +327,8 @@ def test_given_an_alert_when_published_then_the_text_for_people_names_event_acto
 
 
 def test_given_ignored_events_when_handled_then_nothing_is_published(
-        make_estate: Callable[..., Any], event: Callable[[str], dict[str, Any]], subscriber: Any) -> None:
+    make_estate: Callable[..., Any], event: Callable[[str], dict[str, Any]], subscriber: Any
+) -> None:
     estate = make_estate(small_fleet())
     read = subscriber(estate)
     watchdog = watchdog_for(estate)
@@ -290,7 +342,8 @@ def test_given_ignored_events_when_handled_then_nothing_is_published(
 
 
 def test_given_the_same_event_twice_when_handled_then_the_second_is_a_duplicate_and_one_alert_goes_out(
-        make_estate: Callable[..., Any], event: Callable[[str], dict[str, Any]], subscriber: Any) -> None:
+    make_estate: Callable[..., Any], event: Callable[[str], dict[str, Any]], subscriber: Any
+) -> None:
     estate = make_estate(small_fleet())
     read = subscriber(estate)
     watchdog = watchdog_for(estate)
@@ -304,7 +357,8 @@ def test_given_the_same_event_twice_when_handled_then_the_second_is_a_duplicate_
 
 
 def test_given_the_key_is_enabled_again_when_handled_then_resolved_is_published_with_info_severity(
-        make_estate: Callable[..., Any], event: Callable[[str], dict[str, Any]], subscriber: Any) -> None:
+    make_estate: Callable[..., Any], event: Callable[[str], dict[str, Any]], subscriber: Any
+) -> None:
     estate = make_estate(small_fleet())
     read = subscriber(estate)
     watchdog = watchdog_for(estate)

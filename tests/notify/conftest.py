@@ -23,8 +23,7 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Same retry counts as production, without the seconds of backoff (429's Retry-After is still real)."""
     from keywatch.adapters import slack as adapter
 
-    monkeypatch.setattr(adapter, "DEFAULT_RETRY", adapter.RetryPolicy(backoff_factor=0.01, max_jitter=0.0,
-                                                                       timeout=5))
+    monkeypatch.setattr(adapter, "DEFAULT_RETRY", adapter.RetryPolicy(backoff_factor=0.01, max_jitter=0.0, timeout=5))
 
 
 @pytest.fixture(autouse=True)
@@ -36,5 +35,3 @@ def no_slack_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def result() -> Callable[..., EventResult]:
     return make_result
-
-

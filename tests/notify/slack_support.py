@@ -100,8 +100,14 @@ class FakeSlack:
                 reply = Reply()
             if request.path.endswith("/chat.postMessage") and reply.status == 200 and reply.body == "ok":
                 self._ts += 1
-                reply = Reply(200, {"ok": True, "channel": request.body.get("channel", "C0ALERTS"),
-                                    "ts": f"1764392400.{self._ts:06d}"})
+                reply = Reply(
+                    200,
+                    {
+                        "ok": True,
+                        "channel": request.body.get("channel", "C0ALERTS"),
+                        "ts": f"1764392400.{self._ts:06d}",
+                    },
+                )
             return reply
 
     def then(self, *replies: Reply) -> FakeSlack:
@@ -149,10 +155,24 @@ KEY_ALIASES = {
 }
 
 
-def fs(fs_id: str, name: str | None, policy: Policy = Policy.NOTIFY, mounts: int = 2, after: int | None = None,
-       account: str = "111122223333", region: str = "us-east-1") -> Affected:
-    return Affected(file_system_id=fs_id, name=name, account=account, region=region, mount_targets=mounts,
-                    mount_targets_after=mounts if after is None else after, policy=policy)
+def fs(
+    fs_id: str,
+    name: str | None,
+    policy: Policy = Policy.NOTIFY,
+    mounts: int = 2,
+    after: int | None = None,
+    account: str = "111122223333",
+    region: str = "us-east-1",
+) -> Affected:
+    return Affected(
+        file_system_id=fs_id,
+        name=name,
+        account=account,
+        region=region,
+        mount_targets=mounts,
+        mount_targets_after=mounts if after is None else after,
+        policy=policy,
+    )
 
 
 APP_FS = [
@@ -163,50 +183,129 @@ APP_FS = [
 
 # event sample -> (outcome, severity, key state, reason, affected, actions, state after)
 KINDS: dict[str, tuple[Any, ...]] = {
-    "disable_key": (Outcome.ALERT, Severity.HIGH, "Disabled",
-                    "The key is Disabled; 3 EFS file systems will lose access after a period of time.", APP_FS, [],
-                    None),
-    "enable_key": (Outcome.RESOLVED, Severity.INFO, "Enabled", "The key is Enabled again; 3 EFS file systems can "
-                   "use it.", APP_FS, [], None),
+    "disable_key": (
+        Outcome.ALERT,
+        Severity.HIGH,
+        "Disabled",
+        "The key is Disabled; 3 EFS file systems will lose access after a period of time.",
+        APP_FS,
+        [],
+        None,
+    ),
+    "enable_key": (
+        Outcome.RESOLVED,
+        Severity.INFO,
+        "Enabled",
+        "The key is Enabled again; 3 EFS file systems can use it.",
+        APP_FS,
+        [],
+        None,
+    ),
     "schedule_key_deletion": (
-        Outcome.ALERT, Severity.CRITICAL, "PendingDeletion",
+        Outcome.ALERT,
+        Severity.CRITICAL,
+        "PendingDeletion",
         "The key is scheduled for deletion, which is irreversible; 1 EFS file system will become unreadable.",
-        [fs("fs-0a1b2c3d4e5f60004", "billing-reports", Policy.PROTECT)], [], None),
+        [fs("fs-0a1b2c3d4e5f60004", "billing-reports", Policy.PROTECT)],
+        [],
+        None,
+    ),
     "cancel_key_deletion": (
-        Outcome.ALERT, Severity.HIGH, "Disabled", "The key is Disabled; 1 EFS file system will lose access after a "
+        Outcome.ALERT,
+        Severity.HIGH,
+        "Disabled",
+        "The key is Disabled; 1 EFS file system will lose access after a "
         "period of time. Cancelling a deletion leaves the key Disabled.",
-        [fs("fs-0a1b2c3d4e5f60004", "billing-reports", Policy.PROTECT)], [], None),
+        [fs("fs-0a1b2c3d4e5f60004", "billing-reports", Policy.PROTECT)],
+        [],
+        None,
+    ),
     "schedule_key_deletion_multi_region": (
-        Outcome.ALERT, Severity.CRITICAL, "PendingReplicaDeletion",
+        Outcome.ALERT,
+        Severity.CRITICAL,
+        "PendingReplicaDeletion",
         "The key is a multi-Region primary pending deletion; 1 EFS file system will become unreadable.",
-        [fs("fs-0a1b2c3d4e5f60005", "media-assets", mounts=3)], [], None),
+        [fs("fs-0a1b2c3d4e5f60005", "media-assets", mounts=3)],
+        [],
+        None,
+    ),
     "retire_grant": (
-        Outcome.ALERT, Severity.HIGH, "Enabled", "arn:aws:sts::111122223333:assumed-role/Admin/alice called "
+        Outcome.ALERT,
+        Severity.HIGH,
+        "Enabled",
+        "arn:aws:sts::111122223333:assumed-role/Admin/alice called "
         "RetireGrant on a grant of a key used by 3 EFS file systems; if it was the EFS grant, they will lose access.",
-        APP_FS, [], None),
+        APP_FS,
+        [],
+        None,
+    ),
     "revoke_grant": (
-        Outcome.ALERT, Severity.HIGH, "Enabled", "arn:aws:iam::111122223333:user/bob called RevokeGrant on a grant "
-        "of a key used by 3 EFS file systems; if it was the EFS grant, they will lose access.", APP_FS, [], None),
+        Outcome.ALERT,
+        Severity.HIGH,
+        "Enabled",
+        "arn:aws:iam::111122223333:user/bob called RevokeGrant on a grant "
+        "of a key used by 3 EFS file systems; if it was the EFS grant, they will lose access.",
+        APP_FS,
+        [],
+        None,
+    ),
     "delete_imported_key_material": (
-        Outcome.ALERT, Severity.CRITICAL, "PendingImport",
+        Outcome.ALERT,
+        Severity.CRITICAL,
+        "PendingImport",
         "The key has no key material (deleted or expired); 1 EFS file system will become unreadable.",
         [fs("fs-0a1b2c3d4e5f60006", "secrets-vault", Policy.UNMOUNT, after=0)],
-        [ActionResult(type="delete_mount_targets", target="fs-0a1b2c3d4e5f60006", status="done",
-                      detail="deleted 2 of 2 mount targets (recorded for restore)")], None),
+        [
+            ActionResult(
+                type="delete_mount_targets",
+                target="fs-0a1b2c3d4e5f60006",
+                status="done",
+                detail="deleted 2 of 2 mount targets (recorded for restore)",
+            )
+        ],
+        None,
+    ),
     "import_key_material": (
-        Outcome.RESOLVED, Severity.INFO, "Enabled", "The key is Enabled again; 1 EFS file system can use it.",
+        Outcome.RESOLVED,
+        Severity.INFO,
+        "Enabled",
+        "The key is Enabled again; 1 EFS file system can use it.",
         [fs("fs-0a1b2c3d4e5f60006", "secrets-vault", Policy.UNMOUNT, mounts=0, after=2)],
-        [ActionResult(type="restore_mount_targets", target="fs-0a1b2c3d4e5f60006", status="done",
-                      detail="re-created 2 of 2 mount targets")], None),
+        [
+            ActionResult(
+                type="restore_mount_targets",
+                target="fs-0a1b2c3d4e5f60006",
+                status="done",
+                detail="re-created 2 of 2 mount targets",
+            )
+        ],
+        None,
+    ),
     "kms_cmk_deletion": (
-        Outcome.ALERT, Severity.CRITICAL, "Deleted", "The key has been deleted; the data on 1 EFS file system will "
-        "become unreadable.", [fs("fs-0a1b2c3d4e5f60007", "legacy-archive", mounts=1)], [], None),
+        Outcome.ALERT,
+        Severity.CRITICAL,
+        "Deleted",
+        "The key has been deleted; the data on 1 EFS file system will become unreadable.",
+        [fs("fs-0a1b2c3d4e5f60007", "legacy-archive", mounts=1)],
+        [],
+        None,
+    ),
     "kms_imported_key_material_expiration": (
-        Outcome.ALERT, Severity.CRITICAL, "PendingImport",
+        Outcome.ALERT,
+        Severity.CRITICAL,
+        "PendingImport",
         "The key has no key material (deleted or expired); 1 EFS file system will become unreadable.",
         [fs("fs-0a1b2c3d4e5f60006", "secrets-vault", Policy.UNMOUNT, after=0)],
-        [ActionResult(type="delete_mount_targets", target="fs-0a1b2c3d4e5f60006", status="done",
-                      detail="deleted 2 of 2 mount targets (recorded for restore)")], None),
+        [
+            ActionResult(
+                type="delete_mount_targets",
+                target="fs-0a1b2c3d4e5f60006",
+                status="done",
+                detail="deleted 2 of 2 mount targets (recorded for restore)",
+            )
+        ],
+        None,
+    ),
 }
 
 
@@ -215,8 +314,14 @@ def load_sample(name: str) -> dict[str, Any]:
     return json.loads(matches[0].read_text())
 
 
-def make_result(kind: str, *, affected: list[Affected] | None = None, actions: list[ActionResult] | None = None,
-                state_after: str | None = None, event_id: str | None = None) -> EventResult:
+def make_result(
+    kind: str,
+    *,
+    affected: list[Affected] | None = None,
+    actions: list[ActionResult] | None = None,
+    state_after: str | None = None,
+    event_id: str | None = None,
+) -> EventResult:
     """A result as the engine would report it for the sample event ``kind``, built without AWS."""
     outcome, severity, state, reason, default_fs, default_actions, default_after = KINDS[kind]
     event = parse_event(load_sample(kind))
@@ -225,14 +330,22 @@ def make_result(kind: str, *, affected: list[Affected] | None = None, actions: l
     assert event.key_arn
     key_id = event.key_arn.rsplit("/", 1)[-1]
     deletion = event.deletion_date if state == "PendingDeletion" else None
-    key = KeyInfo(arn=event.key_arn, key_id=key_id, state=state, aliases=KEY_ALIASES.get(key_id, []),
-                  deletion_date=deletion)
+    key = KeyInfo(
+        arn=event.key_arn, key_id=key_id, state=state, aliases=KEY_ALIASES.get(key_id, []), deletion_date=deletion
+    )
     return EventResult(
-        event_id=event.event_id, event_name=event.event_name, key_arn=event.key_arn, key_state=state,
-        outcome=outcome, severity=severity, reason=reason,
+        event_id=event.event_id,
+        event_name=event.event_name,
+        key_arn=event.key_arn,
+        key_state=state,
+        outcome=outcome,
+        severity=severity,
+        reason=reason,
         affected=list(default_fs if affected is None else affected),
         actions=list(default_actions if actions is None else actions),
-        key_state_after=state_after or default_after or state, event=event, key=key,
+        key_state_after=state_after or default_after or state,
+        event=event,
+        key=key,
     )
 
 

@@ -29,10 +29,13 @@ def test_given_a_scheduled_deletion_when_built_then_the_responder_has_everything
     assert "arn:aws:iam::111122223333:user/bob" in text and "203.0.113.24" in text  # who, from where
     assert "aws-cli/2.17.5" in text and "2026-11-28 10:02:11 UTC" in text  # user agent, when
     assert "fs-0a1b2c3d4e5f60004" in text and "billing-reports" in text and "`protect`" in text
-    assert ("https://us-east-1.console.aws.amazon.com/kms/home?region=us-east-1#/kms/keys/"
-            "0987dcba-09fe-87dc-65ba-ab0987654321") in text
-    assert ("https://us-east-1.console.aws.amazon.com/efs/home?region=us-east-1#/file-systems/"
-            "fs-0a1b2c3d4e5f60004") in text
+    assert (
+        "https://us-east-1.console.aws.amazon.com/kms/home?region=us-east-1#/kms/keys/"
+        "0987dcba-09fe-87dc-65ba-ab0987654321"
+    ) in text
+    assert (
+        "https://us-east-1.console.aws.amazon.com/efs/home?region=us-east-1#/file-systems/fs-0a1b2c3d4e5f60004"
+    ) in text
     assert "*Next step:* Cancel the deletion" in text and "aws kms cancel-key-deletion" in text
     assert blocks.violations(payload) == []
 
@@ -46,20 +49,46 @@ def test_given_a_recovery_when_built_then_it_is_green_and_says_nothing_to_do() -
 
 
 def test_given_actions_when_built_then_each_is_listed_with_its_result() -> None:
-    result = make_result("schedule_key_deletion", state_after="Enabled", actions=[
-        ActionResult(type="cancel_key_deletion", target="arn:aws:kms:us-east-1:111122223333:key/0987dcba-09fe-87dc-"
-                     "65ba-ab0987654321", status="done", detail="deletion cancelled; the key is Disabled"),
-        ActionResult(type="enable_key", target="arn:aws:kms:us-east-1:111122223333:key/0987dcba-09fe-87dc-65ba-"
-                     "ab0987654321", status="failed", detail="AccessDeniedException"),
-    ])
+    result = make_result(
+        "schedule_key_deletion",
+        state_after="Enabled",
+        actions=[
+            ActionResult(
+                type="cancel_key_deletion",
+                target="arn:aws:kms:us-east-1:111122223333:key/0987dcba-09fe-87dc-65ba-ab0987654321",
+                status="done",
+                detail="deletion cancelled; the key is Disabled",
+            ),
+            ActionResult(
+                type="enable_key",
+                target="arn:aws:kms:us-east-1:111122223333:key/0987dcba-09fe-87dc-65ba-ab0987654321",
+                status="failed",
+                detail="AccessDeniedException",
+            ),
+        ],
+    )
     text = all_text(blocks.message(result, NOW))
     assert "Cancel the key deletion" in text and "*done*" in text
     assert ":x: Re-enable the key" in text and "*failed*" in text and "AccessDeniedException" in text
     assert "`PendingDeletion` \u2192 `Enabled`" in text
 
 
-@pytest.mark.parametrize("hostile", ["<!channel>", "<!here|here>", "<https://evil.example|click>", "*bold*",
-                                     "_it_", "~gone~", "`code`", "a & b", "<@U123>", "> quoted", "line\nbreak"])
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "<!channel>",
+        "<!here|here>",
+        "<https://evil.example|click>",
+        "*bold*",
+        "_it_",
+        "~gone~",
+        "`code`",
+        "a & b",
+        "<@U123>",
+        "> quoted",
+        "line\nbreak",
+    ],
+)
 def test_given_a_hostile_name_when_built_then_it_can_neither_mention_link_nor_format(hostile: str) -> None:
     result = make_result("disable_key", affected=[fs("fs-0a1b2c3d4e5f60001", hostile)])
     payload = blocks.message(result, NOW)
@@ -83,10 +112,23 @@ def test_given_a_hostile_name_when_built_then_it_can_neither_mention_link_nor_fo
 
 def test_given_a_hostile_user_agent_and_detail_when_built_then_they_are_escaped(result) -> None:
     base = result("disable_key")
-    event = base.event.model_copy(update={"actor": base.event.actor.model_copy(
-        update={"user_agent": "<!channel> *urgent* <https://evil.example|update here>"})})
-    hostile = base.model_copy(update={"event": event, "actions": [ActionResult(
-        type="enable_key", target=base.key_arn, status="failed", detail="<!everyone> denied & <https://x|y>")]})
+    event = base.event.model_copy(
+        update={
+            "actor": base.event.actor.model_copy(
+                update={"user_agent": "<!channel> *urgent* <https://evil.example|update here>"}
+            )
+        }
+    )
+    hostile = base.model_copy(
+        update={
+            "event": event,
+            "actions": [
+                ActionResult(
+                    type="enable_key", target=base.key_arn, status="failed", detail="<!everyone> denied & <https://x|y>"
+                )
+            ],
+        }
+    )
     text = all_text(blocks.message(hostile, NOW))
     assert "<!channel>" not in text and "<!everyone>" not in text and "<https://evil" not in text
     assert "<https://x|y>" not in text
@@ -94,16 +136,25 @@ def test_given_a_hostile_user_agent_and_detail_when_built_then_they_are_escaped(
 
 
 def test_given_a_bare_url_as_a_name_when_built_then_slack_cannot_autolink_it() -> None:
-    payload = blocks.message(make_result("disable_key", affected=[fs("fs-0a1b2c3d4e5f60001", "https://evil.example")]),
-                             NOW)
+    payload = blocks.message(
+        make_result("disable_key", affected=[fs("fs-0a1b2c3d4e5f60001", "https://evil.example")]), NOW
+    )
     assert "https://evil.example" not in all_text(payload)
 
 
 def test_given_500_file_systems_and_long_names_when_built_then_every_slack_limit_holds() -> None:
-    many = [fs(f"fs-{i:017x}", ("very-long-name-" * 30) + str(i), Policy.UNMOUNT, account=f"{i:012d}")
-            for i in range(500)]
-    actions = [ActionResult(type="delete_mount_targets", target=f.file_system_id, status="done",
-                            detail="deleted 2 of 2 mount targets & <recorded>" * 10) for f in many]
+    many = [
+        fs(f"fs-{i:017x}", ("very-long-name-" * 30) + str(i), Policy.UNMOUNT, account=f"{i:012d}") for i in range(500)
+    ]
+    actions = [
+        ActionResult(
+            type="delete_mount_targets",
+            target=f.file_system_id,
+            status="done",
+            detail="deleted 2 of 2 mount targets & <recorded>" * 10,
+        )
+        for f in many
+    ]
     payload = blocks.message(make_result("disable_key", affected=many, actions=actions), NOW)
 
     assert blocks.violations(payload) == []
@@ -127,11 +178,13 @@ def test_given_too_many_blocks_when_fitted_then_the_message_is_cut_to_fifty_and_
 
 
 def test_given_over_long_texts_when_fitted_then_they_are_trimmed() -> None:
-    fitted = blocks.fit([
-        {"type": "header", "text": {"type": "plain_text", "text": "h" * 400}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": "s" * 5000}},
-        {"type": "section", "fields": [{"type": "mrkdwn", "text": "f" * 2500}] * 14},
-    ])
+    fitted = blocks.fit(
+        [
+            {"type": "header", "text": {"type": "plain_text", "text": "h" * 400}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": "s" * 5000}},
+            {"type": "section", "fields": [{"type": "mrkdwn", "text": "f" * 2500}] * 14},
+        ]
+    )
     assert blocks.violations({"blocks": fitted}) == []
 
 
@@ -165,10 +218,17 @@ def test_given_a_countdown_from_the_sweep_when_built_then_it_says_how_long_is_le
     from keywatch.models import Actor, KeyEvent, Severity
 
     base = make_result("schedule_key_deletion")
-    event = KeyEvent(event_id="countdown-0987dcba-7d-2026-12-28", event_name="Countdown", kind="sweep",
-                     event_time=NOW, key_arn=base.key_arn, actor=Actor(type="keywatch sweep"))
-    countdown = base.model_copy(update={"event": event, "event_id": event.event_id, "event_name": "Countdown",
-                                        "severity": Severity.CRITICAL})
+    event = KeyEvent(
+        event_id="countdown-0987dcba-7d-2026-12-28",
+        event_name="Countdown",
+        kind="sweep",
+        event_time=NOW,
+        key_arn=base.key_arn,
+        actor=Actor(type="keywatch sweep"),
+    )
+    countdown = base.model_copy(
+        update={"event": event, "event_id": event.event_id, "event_name": "Countdown", "severity": Severity.CRITICAL}
+    )
     payload = blocks.message(countdown, base.key.deletion_date - timedelta(days=6, hours=2))
     text = all_text(payload)
     assert "CRITICAL: KMS key deletion is near" in payload["attachments"][0]["blocks"][0]["text"]["text"]

@@ -81,8 +81,7 @@ def test_given_a_failed_delivery_when_the_event_is_retried_then_it_is_sent_then(
     assert len(slack.requests) == 5
 
 
-def test_given_a_claim_in_progress_when_another_invocation_comes_then_it_waits_its_turn(log: Any,
-                                                                                          clock: Clock) -> None:
+def test_given_a_claim_in_progress_when_another_invocation_comes_then_it_waits_its_turn(log: Any, clock: Clock) -> None:
     assert log.claim("evt-1", "slack").granted
     assert not log.claim("evt-1", "slack").granted  # the first one is still sending
     clock.now += STALE_CLAIM_SECONDS + 1  # ...or it died: a Lambda cannot run this long
@@ -103,16 +102,18 @@ def test_given_the_dynamodb_record_when_sent_then_it_is_keyed_by_event_and_chann
     table_log: DynamoDeliveries,
 ) -> None:
     RecordedChannel(Counting("sns"), table_log).send(make_result("disable_key"))
-    item = table_log._db.get_item(TableName=TABLE, Key={"pk": {"S": "delivery#e1f2a3b4-0001-4c5d-8e9f-0a1b2c3d4e5f"},
-                                                  "sk": {"S": "sns"}})["Item"]
+    item = table_log._db.get_item(
+        TableName=TABLE, Key={"pk": {"S": "delivery#e1f2a3b4-0001-4c5d-8e9f-0a1b2c3d4e5f"}, "sk": {"S": "sns"}}
+    )["Item"]
     assert item["status"] == {"S": "sent"} and item["detail"] == {"S": "#1"} and "expires_at" in item
 
 
 @pytest.mark.parametrize("outcome", [Outcome.IGNORED, Outcome.DUPLICATE])
 def test_given_an_event_that_is_not_an_alert_when_delivered_then_nothing_is_sent(outcome: Outcome) -> None:
     inner = Counting()
-    note = RecordedChannel(inner, MemoryDeliveries()).send(make_result("disable_key").model_copy(
-        update={"outcome": outcome}))
+    note = RecordedChannel(inner, MemoryDeliveries()).send(
+        make_result("disable_key").model_copy(update={"outcome": outcome})
+    )
     assert note.status == "skipped" and inner.sent == []
 
 

@@ -41,8 +41,9 @@ def notes(result: dict[str, Any]) -> dict[str, str]:
 def test_given_a_scheduled_deletion_when_replayed_with_a_webhook_then_slack_gets_the_alert(
     slack: FakeSlack, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    status, results, _ = replay(capsys, str(EVENTS / "03_schedule_key_deletion.json"),
-                                "--slack-webhook", slack.webhook_url)
+    status, results, _ = replay(
+        capsys, str(EVENTS / "03_schedule_key_deletion.json"), "--slack-webhook", slack.webhook_url
+    )
 
     assert status == 0
     assert notes(results[0]) == {"sns": "sent", "slack": "sent"}
@@ -69,8 +70,15 @@ def test_given_slack_always_fails_when_replayed_then_slack_is_failed_and_sns_sti
     assert WEBHOOK_PATH not in json.dumps(results) and WEBHOOK_PATH not in err
 
 
-@pytest.mark.parametrize("sample", ["07_retire_grant_by_efs.json", "12_disable_key_failed.json",
-                                    "15_disable_unused_key.json", "11_put_key_policy.json"])
+@pytest.mark.parametrize(
+    "sample",
+    [
+        "07_retire_grant_by_efs.json",
+        "12_disable_key_failed.json",
+        "15_disable_unused_key.json",
+        "11_put_key_policy.json",
+    ],
+)
 def test_given_an_ignored_event_when_replayed_then_nothing_is_posted(
     slack: FakeSlack, capsys: pytest.CaptureFixture[str], sample: str
 ) -> None:
@@ -82,15 +90,21 @@ def test_given_an_ignored_event_when_replayed_then_nothing_is_posted(
 def test_given_an_incident_and_its_recovery_when_replayed_then_both_are_posted_in_order(
     slack: FakeSlack, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _, results, _ = replay(capsys, str(EVENTS / "01_disable_key.json"), str(EVENTS / "02_enable_key.json"),
-                           str(EVENTS / "01_disable_key.json"), "--slack-webhook", slack.webhook_url)
+    _, results, _ = replay(
+        capsys,
+        str(EVENTS / "01_disable_key.json"),
+        str(EVENTS / "02_enable_key.json"),
+        str(EVENTS / "01_disable_key.json"),
+        "--slack-webhook",
+        slack.webhook_url,
+    )
     assert [r["outcome"] for r in results] == ["alert", "resolved", "duplicate"]
     assert len(slack.requests) == 2  # the duplicate event is not posted again
     assert "HIGH" in slack.requests[0].body["text"] and "RESOLVED" in slack.requests[1].body["text"]
 
 
 def test_given_no_webhook_when_replayed_then_the_report_says_slack_was_skipped_and_why(
-    capsys: pytest.CaptureFixture[str]
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     _, results, _ = replay(capsys, str(EVENTS / "01_disable_key.json"))
     slack_note = next(n for n in results[0]["notifications"] if n["channel"] == "slack")
@@ -98,10 +112,16 @@ def test_given_no_webhook_when_replayed_then_the_report_says_slack_was_skipped_a
 
 
 def test_given_a_plain_http_webhook_when_replayed_then_the_cli_refuses_it_without_echoing_it(
-    capsys: pytest.CaptureFixture[str]
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    status = main(["replay", str(EVENTS / "01_disable_key.json"), "--slack-webhook",
-                   "http://hooks.example.com/services/T/B/leakme"])
+    status = main(
+        [
+            "replay",
+            str(EVENTS / "01_disable_key.json"),
+            "--slack-webhook",
+            "http://hooks.example.com/services/T/B/leakme",
+        ]
+    )
     err = capsys.readouterr().err
     assert status == 2 and "https://" in err and "leakme" not in err
 
@@ -118,8 +138,9 @@ def test_given_the_secret_in_secrets_manager_when_the_handler_runs_twice_then_sl
     first = build_watchdog(settings, demo_estate.clients).handle_event(event)
     # A Lambda retry whose idempotency record was lost (it crashed after sending): the delivery
     # records in the incidents table stop a second message on either channel.
-    retry = build_watchdog(settings.model_copy(update={"idempotency_table": None}),
-                           demo_estate.clients).handle_event(event)
+    retry = build_watchdog(settings.model_copy(update={"idempotency_table": None}), demo_estate.clients).handle_event(
+        event
+    )
 
     assert {n.channel: n.status for n in first.notifications} == {"sns": "sent", "slack": "sent"}
     assert {n.channel: n.status for n in retry.notifications} == {"sns": "skipped", "slack": "skipped"}

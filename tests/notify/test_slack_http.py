@@ -87,8 +87,10 @@ def test_given_429_asking_for_too_long_a_wait_when_sending_then_it_fails_rather_
     assert len(slack.requests) == 1
 
 
-@pytest.mark.parametrize(("status", "body"), [(400, "invalid_blocks"), (403, "invalid_token"),
-                                              (404, "no_service"), (410, "channel_is_archived")])
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [(400, "invalid_blocks"), (403, "invalid_token"), (404, "no_service"), (410, "channel_is_archived")],
+)
 def test_given_a_4xx_when_sending_then_it_is_not_retried(slack, status: int, body: str) -> None:
     slack.always(Reply(status, body))
     note = webhook_channel(slack).send(make_result("disable_key"))
@@ -160,9 +162,19 @@ def test_given_any_text_when_redacted_then_known_secrets_and_secret_shapes_are_g
     assert "abc" not in redact("https://hooks.slack.com/workflows/T1/A1/1/abc")
 
 
-@pytest.mark.parametrize("value", ["not a url", "ftp://hooks.slack.com/services/x", "http://hooks.slack.com/services/x",
-                                   "xapp-1-app-level-token", '{"channel": "C1"}', '{"token": "xoxb-1"}', "[1, 2]",
-                                   '{"webhook_url": "http://example.com/services/x"}'])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "not a url",
+        "ftp://hooks.slack.com/services/x",
+        "http://hooks.slack.com/services/x",
+        "xapp-1-app-level-token",
+        '{"channel": "C1"}',
+        '{"token": "xoxb-1"}',
+        "[1, 2]",
+        '{"webhook_url": "http://example.com/services/x"}',
+    ],
+)
 def test_given_an_unusable_secret_when_parsed_then_the_error_says_why_without_the_value(value: str) -> None:
     with pytest.raises(SlackConfigError) as caught:
         parse_target(value)
@@ -170,15 +182,19 @@ def test_given_an_unusable_secret_when_parsed_then_the_error_says_why_without_th
     assert caught.value.__cause__ is None
 
 
-@pytest.mark.parametrize(("value", "kind", "channel"), [
-    ("https://hooks.slack.com/services/T1/B1/x", "webhook", None),
-    ('{"webhook_url": "https://hooks.slack.com/services/T1/B1/x"}', "webhook", None),
-    ("xoxb-1-2-abc", "token", "C0DEFAULT"),
-    ('{"token": "xoxb-1-2-abc", "channel": "C0SECRET"}', "token", "C0SECRET"),
-    ('  {"token": "xoxb-1-2-abc"}  ', "token", "C0DEFAULT"),
-])
-def test_given_each_accepted_shape_when_parsed_then_the_target_is_right(value: str, kind: str,
-                                                                        channel: str | None) -> None:
+@pytest.mark.parametrize(
+    ("value", "kind", "channel"),
+    [
+        ("https://hooks.slack.com/services/T1/B1/x", "webhook", None),
+        ('{"webhook_url": "https://hooks.slack.com/services/T1/B1/x"}', "webhook", None),
+        ("xoxb-1-2-abc", "token", "C0DEFAULT"),
+        ('{"token": "xoxb-1-2-abc", "channel": "C0SECRET"}', "token", "C0SECRET"),
+        ('  {"token": "xoxb-1-2-abc"}  ', "token", "C0DEFAULT"),
+    ],
+)
+def test_given_each_accepted_shape_when_parsed_then_the_target_is_right(
+    value: str, kind: str, channel: str | None
+) -> None:
     target = parse_target(value, default_channel="C0DEFAULT")
     assert isinstance(target, SlackTarget)
     assert (target.kind, target.channel) == (kind, channel)

@@ -57,8 +57,7 @@ def test_given_a_rotated_webhook_when_slack_says_the_old_one_is_gone_then_the_se
     source = ParameterTarget(clients, arn)
     channel = SlackChannel(source)
     source.target()  # read and cached, as by an earlier invocation in the same container
-    clients.home_client("secretsmanager", "us-east-1").put_secret_value(SecretId=arn,
-                                                                         SecretString=slack.webhook_url)
+    clients.home_client("secretsmanager", "us-east-1").put_secret_value(SecretId=arn, SecretString=slack.webhook_url)
     slack.then(Reply(404, "no_service"))  # the cached (old) URL was revoked
 
     note = channel.send(make_result("disable_key"))

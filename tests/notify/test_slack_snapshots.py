@@ -25,14 +25,21 @@ UPDATE = os.environ.get("KEYWATCH_UPDATE_SNAPSHOTS") == "1"
 ENFORCED_KEY = "arn:aws:kms:us-east-1:111122223333:key/0987dcba-09fe-87dc-65ba-ab0987654321"
 CASES = {
     **{kind: (kind, {}) for kind in KINDS},
-    "schedule_key_deletion_enforced": ("schedule_key_deletion", {
-        "state_after": "Enabled",
-        "actions": [
-            ActionResult(type="cancel_key_deletion", target=ENFORCED_KEY, status="done",
-                         detail="deletion cancelled; the key is Disabled until re-enabled"),
-            ActionResult(type="enable_key", target=ENFORCED_KEY, status="done", detail="key enabled"),
-        ],
-    }),
+    "schedule_key_deletion_enforced": (
+        "schedule_key_deletion",
+        {
+            "state_after": "Enabled",
+            "actions": [
+                ActionResult(
+                    type="cancel_key_deletion",
+                    target=ENFORCED_KEY,
+                    status="done",
+                    detail="deletion cancelled; the key is Disabled until re-enabled",
+                ),
+                ActionResult(type="enable_key", target=ENFORCED_KEY, status="done", detail="key enabled"),
+            ],
+        },
+    ),
 }
 
 
@@ -46,7 +53,8 @@ def _check(name: str, payload: dict) -> None:
             pytest.fail(f"snapshot {path.name} did not exist and was written; review it and run again")
         return
     assert rendered == path.read_text(encoding="utf-8"), (
-        f"the Slack message for {name} changed; if intended, run with KEYWATCH_UPDATE_SNAPSHOTS=1")
+        f"the Slack message for {name} changed; if intended, run with KEYWATCH_UPDATE_SNAPSHOTS=1"
+    )
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

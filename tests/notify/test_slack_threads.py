@@ -93,8 +93,9 @@ def test_given_a_webhook_when_messages_follow_then_no_thread_is_attempted(slack:
     assert threads.threads == {}
 
 
-def test_given_the_dynamodb_thread_record_when_read_then_it_has_ts_and_channel(slack: FakeSlack,
-                                                                               table: DynamoDeliveries) -> None:
+def test_given_the_dynamodb_thread_record_when_read_then_it_has_ts_and_channel(
+    slack: FakeSlack, table: DynamoDeliveries
+) -> None:
     bot(slack, table).send(make_result("disable_key"))
     key_arn = make_result("disable_key").key_arn
     db = AwsClients(home_account="123456789012").home_client("dynamodb", "us-east-1")

@@ -26,7 +26,8 @@ def test_given_500_file_systems_when_published_then_it_fits_one_sns_message_and_
     topic = sns.create_topic(Name="keywatch-test")["TopicArn"]
     queue_url = clients.home_client("sqs", "us-east-1").create_queue(QueueName="keywatch-test")["QueueUrl"]
     queue_arn = clients.home_client("sqs", "us-east-1").get_queue_attributes(
-        QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        QueueUrl=queue_url, AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
     many = [fs(f"fs-{i:017x}", "a-rather-long-file-system-name-" + str(i)) for i in range(500)]
     result = make_result("disable_key", affected=many)
@@ -39,7 +40,8 @@ def test_given_500_file_systems_when_published_then_it_fits_one_sns_message_and_
     assert document["affected_truncated"] == 500 - len(document["affected"]) > 0
     assert "more (listed in the incident record)" in body
     message = clients.home_client("sqs", "us-east-1").receive_message(
-        QueueUrl=queue_url, MessageAttributeNames=["All"])["Messages"][0]
+        QueueUrl=queue_url, MessageAttributeNames=["All"]
+    )["Messages"][0]
     delivered = json.loads(message["Body"])  # the sqs protocol gets the JSON document
     assert delivered["affected_truncated"] == document["affected_truncated"]
     assert message["MessageAttributes"]["severity"]["StringValue"] == "high"

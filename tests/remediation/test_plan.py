@@ -10,8 +10,16 @@ KEY = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890
 
 
 def fs(name: str, policy: Policy, mount_targets: int = 2) -> FileSystem:
-    return FileSystem(file_system_id=f"fs-{name}", name=name, account="111122223333", region="us-east-1",
-                      kms_key_id=KEY, encrypted=True, mount_targets=mount_targets, policy=policy)
+    return FileSystem(
+        file_system_id=f"fs-{name}",
+        name=name,
+        account="111122223333",
+        region="us-east-1",
+        kms_key_id=KEY,
+        encrypted=True,
+        mount_targets=mount_targets,
+        policy=policy,
+    )
 
 
 def types(planned: list) -> list[tuple[str, str]]:

@@ -17,18 +17,54 @@ REGION = "us-east-1"
 APP_KEY = "1234abcd-12ab-34cd-56ef-1234567890ab"
 APP_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{APP_KEY}"
 
-FLEET = {"accounts": [{"id": ACCOUNT, "regions": {REGION: {
-    "keys": [{"id": APP_KEY, "aliases": ["alias/app"]}],
-    "file_systems": [
-        {"name": "cut-me", "key": "alias/app", "mount_targets": 3, "tags": {"keywatch:on-key-loss": "unmount"}},
-        {"name": "cut-me-too", "key": APP_ARN, "mount_targets": 2, "tags": {"keywatch:on-key-loss": "unmount"}},
-        {"name": "watch-me", "key": APP_KEY, "mount_targets": 1},
-    ]}}}]}
+FLEET = {
+    "accounts": [
+        {
+            "id": ACCOUNT,
+            "regions": {
+                REGION: {
+                    "keys": [{"id": APP_KEY, "aliases": ["alias/app"]}],
+                    "file_systems": [
+                        {
+                            "name": "cut-me",
+                            "key": "alias/app",
+                            "mount_targets": 3,
+                            "tags": {"keywatch:on-key-loss": "unmount"},
+                        },
+                        {
+                            "name": "cut-me-too",
+                            "key": APP_ARN,
+                            "mount_targets": 2,
+                            "tags": {"keywatch:on-key-loss": "unmount"},
+                        },
+                        {"name": "watch-me", "key": APP_KEY, "mount_targets": 1},
+                    ],
+                }
+            },
+        }
+    ]
+}
 
-PROTECT_FLEET = {"accounts": [{"id": ACCOUNT, "regions": {REGION: {
-    "keys": [{"id": "0987dcba-09fe-87dc-65ba-ab0987654321"}],
-    "file_systems": [{"name": "keep-alive", "key": "0987dcba-09fe-87dc-65ba-ab0987654321", "mount_targets": 1,
-                      "tags": {"keywatch:on-key-loss": "protect"}}]}}}]}
+PROTECT_FLEET = {
+    "accounts": [
+        {
+            "id": ACCOUNT,
+            "regions": {
+                REGION: {
+                    "keys": [{"id": "0987dcba-09fe-87dc-65ba-ab0987654321"}],
+                    "file_systems": [
+                        {
+                            "name": "keep-alive",
+                            "key": "0987dcba-09fe-87dc-65ba-ab0987654321",
+                            "mount_targets": 1,
+                            "tags": {"keywatch:on-key-loss": "protect"},
+                        }
+                    ],
+                }
+            },
+        }
+    ]
+}
 
 
 @pytest.fixture
@@ -145,8 +181,9 @@ def test_given_one_file_system_fails_then_the_others_are_still_handled(run, even
 
     def delete(fs: Any, mount_target_id: str) -> bool:
         if fs.file_system_id == broken:
-            raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "denied by SCP"}},
-                              "DeleteMountTarget")
+            raise ClientError(
+                {"Error": {"Code": "AccessDeniedException", "Message": "denied by SCP"}}, "DeleteMountTarget"
+            )
         return original(fs, mount_target_id)
 
     watchdog.mounts.delete = delete
@@ -188,7 +225,8 @@ def test_given_keywatch_own_role_made_the_call_then_it_is_ignored(run, event) ->
     _, watchdog, handle = run(FLEET, Mode.ENFORCE)
     raw = event("enable_key")
     raw["detail"]["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"] = (
-        f"arn:aws:iam::{ACCOUNT}:role/{watchdog.settings.write_role}")
+        f"arn:aws:iam::{ACCOUNT}:role/{watchdog.settings.write_role}"
+    )
     raw["detail"]["userIdentity"]["arn"] = f"arn:aws:sts::{ACCOUNT}:assumed-role/{watchdog.settings.write_role}/kw"
     result = handle(raw)
     assert result.outcome == Outcome.IGNORED and "own" in result.reason

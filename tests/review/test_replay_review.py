@@ -30,23 +30,40 @@ accounts:
 
 def cloudtrail(name: str, event_id: str, request: dict[str, Any] | None) -> dict[str, Any]:
     return {
-        "version": "0", "id": f"eb-{event_id}", "detail-type": "AWS API Call via CloudTrail", "source": "aws.kms",
-        "account": ACCOUNT, "time": "2026-11-29T07:00:00Z", "region": REGION, "resources": [],
+        "version": "0",
+        "id": f"eb-{event_id}",
+        "detail-type": "AWS API Call via CloudTrail",
+        "source": "aws.kms",
+        "account": ACCOUNT,
+        "time": "2026-11-29T07:00:00Z",
+        "region": REGION,
+        "resources": [],
         "detail": {
             "eventVersion": "1.08",
             "userIdentity": {"type": "IAMUser", "arn": f"arn:aws:iam::{ACCOUNT}:user/carol", "accountId": ACCOUNT},
-            "eventTime": "2026-11-29T07:00:00Z", "eventSource": "kms.amazonaws.com", "eventName": name,
-            "awsRegion": REGION, "sourceIPAddress": "198.51.100.7", "userAgent": "aws-cli/2.15.0",
-            "requestParameters": request, "responseElements": None, "requestID": f"req-{event_id}",
-            "eventID": event_id, "readOnly": False, "eventType": "AwsApiCall", "managementEvent": True,
-            "recipientAccountId": ACCOUNT, "eventCategory": "Management",
+            "eventTime": "2026-11-29T07:00:00Z",
+            "eventSource": "kms.amazonaws.com",
+            "eventName": name,
+            "awsRegion": REGION,
+            "sourceIPAddress": "198.51.100.7",
+            "userAgent": "aws-cli/2.15.0",
+            "requestParameters": request,
+            "responseElements": None,
+            "requestID": f"req-{event_id}",
+            "eventID": event_id,
+            "readOnly": False,
+            "eventType": "AwsApiCall",
+            "managementEvent": True,
+            "recipientAccountId": ACCOUNT,
+            "eventCategory": "Management",
             "resources": [{"accountId": ACCOUNT, "type": "AWS::KMS::Key", "ARN": KEY_ARN}],
         },
     }
 
 
-def replay(tmp_path: Path, capsys: pytest.CaptureFixture[str], events: list[dict[str, Any]],
-           *extra: str) -> list[dict[str, Any]]:
+def replay(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], events: list[dict[str, Any]], *extra: str
+) -> list[dict[str, Any]]:
     fleet = tmp_path / "fleet.yaml"
     fleet.write_text(FLEET)
     paths = []
@@ -61,7 +78,8 @@ def replay(tmp_path: Path, capsys: pytest.CaptureFixture[str], events: list[dict
 
 
 def test_given_a_disable_then_enable_when_the_disable_is_delivered_again_then_the_key_stays_enabled(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     disable = cloudtrail("DisableKey", "dup-disable-0001", {"keyId": KEY_ID})
     enable = cloudtrail("EnableKey", "enable-0002", {"keyId": KEY_ID})
     revoke = cloudtrail("RevokeGrant", "revoke-0003", {"keyId": KEY_ARN, "grantId": "g-1"})
@@ -75,7 +93,8 @@ def test_given_a_disable_then_enable_when_the_disable_is_delivered_again_then_th
 
 
 def test_given_unmount_in_enforce_when_a_disable_is_delivered_twice_after_recovery_then_mounts_stay_restored(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     disable = cloudtrail("DisableKey", "dup-disable-0101", {"keyId": KEY_ID})
     enable = cloudtrail("EnableKey", "enable-0102", {"keyId": KEY_ID})
     revoke = cloudtrail("RevokeGrant", "revoke-0103", {"keyId": KEY_ARN, "grantId": "g-1"})
@@ -90,15 +109,23 @@ def test_given_unmount_in_enforce_when_a_disable_is_delivered_twice_after_recove
     assert {a["name"]: a["mount_targets"] for a in probe["affected"]}["review-unmount"] == 2
 
 
-@pytest.mark.parametrize("fleet, complaint", [
-    (f'accounts:\n  - id: "{ACCOUNT}"\n    regions:\n      moon-1:\n        keys: [{{id: {KEY_ID}}}]\n',
-     "'moon-1' is not an AWS Region"),
-    (f'accounts:\n  - id: "{ACCOUNT}"\n    regions:\n      {REGION}:\n'
-     '        file_systems: [{name: x, key: alias/nope}]\n',
-     "alias alias/nope is not defined"),
-])
+@pytest.mark.parametrize(
+    "fleet, complaint",
+    [
+        (
+            f'accounts:\n  - id: "{ACCOUNT}"\n    regions:\n      moon-1:\n        keys: [{{id: {KEY_ID}}}]\n',
+            "'moon-1' is not an AWS Region",
+        ),
+        (
+            f'accounts:\n  - id: "{ACCOUNT}"\n    regions:\n      {REGION}:\n'
+            "        file_systems: [{name: x, key: alias/nope}]\n",
+            "alias alias/nope is not defined",
+        ),
+    ],
+)
 def test_given_a_fleet_the_simulator_cannot_build_when_replaying_then_one_line_names_the_file_and_exit_is_2(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str], fleet: str, complaint: str) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fleet: str, complaint: str
+) -> None:
     path = tmp_path / "bad-fleet.yaml"
     path.write_text(fleet)
     event = tmp_path / "e.json"
@@ -113,15 +140,18 @@ def test_given_a_fleet_the_simulator_cannot_build_when_replaying_then_one_line_n
 
 
 def test_given_a_misspelt_policy_tag_when_the_key_is_disabled_then_it_is_notify_and_the_reason_says_so(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(sys.modules[__name__], "FLEET", FLEET.replace("unmount}", "unmout}"))
     disable = cloudtrail("DisableKey", "typo-0001", {"keyId": KEY_ID})
 
     [result] = replay(tmp_path, capsys, [disable], "--mode", "enforce")
 
     assert (result["outcome"], result["severity"]) == ("alert", "high")
-    assert {a["name"]: a["policy"] for a in result["affected"]} == {"review-unmount": "notify",
-                                                                    "review-notify": "notify"}
+    assert {a["name"]: a["policy"] for a in result["affected"]} == {
+        "review-unmount": "notify",
+        "review-notify": "notify",
+    }
     assert result["actions"] == []
     assert all(a["mount_targets_after"] == a["mount_targets"] for a in result["affected"])
     assert "keywatch:on-key-loss='unmout'" in result["reason"] and "treated as notify" in result["reason"]

@@ -18,8 +18,7 @@ from sweep_support import Sim
 def sim(make_estate: Callable[..., Any]) -> Callable[..., Sim]:
     """Build an estate from a fleet dict and a watchdog on it (mode, and optionally other clients)."""
 
-    def build(fleet: dict[str, Any] | None = None, mode: Mode = Mode.NOTIFY,
-              clients: AwsClients | None = None) -> Sim:
+    def build(fleet: dict[str, Any] | None = None, mode: Mode = Mode.NOTIFY, clients: AwsClients | None = None) -> Sim:
         estate = make_estate(fleet)
         watchdog = build_watchdog(estate.settings(Settings(mode=mode)), clients or estate.clients)
         return Sim(estate, watchdog)

@@ -39,8 +39,10 @@ class _Http:
 
 def _throttled(**_: Any) -> tuple[Any, dict[str, Any]]:
     """Short-circuit the call with what AWS answers once adaptive retries give up."""
-    return _Http(), {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"},
-                     "ResponseMetadata": {"HTTPStatusCode": 400}}
+    return _Http(), {
+        "Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"},
+        "ResponseMetadata": {"HTTPStatusCode": 400},
+    }
 
 
 @dataclass
@@ -86,14 +88,20 @@ def populate_server(endpoint: str, fleet: dict[str, Any], region: str = "us-east
             kms.schedule_key_deletion(KeyId=meta["KeyId"], PendingWindowInDays=key.get("pending_window_days", 30))
     ids: dict[str, str] = {}
     for fs in spec.get("file_systems", []):
-        args: dict[str, Any] = {"CreationToken": fs["name"], "Encrypted": bool(fs.get("key") or fs.get("encrypted")),
-                                "Tags": [{"Key": "Name", "Value": fs["name"]}]}
+        args: dict[str, Any] = {
+            "CreationToken": fs["name"],
+            "Encrypted": bool(fs.get("key") or fs.get("encrypted")),
+            "Tags": [{"Key": "Name", "Value": fs["name"]}],
+        }
         if fs.get("key"):
             args["KmsKeyId"] = key_arns[fs["key"]]
         fs_id = efs.create_file_system(**args)["FileSystemId"]
         ids[fs["name"]] = fs_id
         if fs.get("key"):
-            kms.create_grant(KeyId=key_arns[fs["key"]], GranteePrincipal="elasticfilesystem.amazonaws.com",
-                             Operations=["Encrypt", "Decrypt", "GenerateDataKeyWithoutPlaintext", "CreateGrant"],
-                             Constraints={"EncryptionContextSubset": {"aws:elasticfilesystem:filesystem:id": fs_id}})
+            kms.create_grant(
+                KeyId=key_arns[fs["key"]],
+                GranteePrincipal="elasticfilesystem.amazonaws.com",
+                Operations=["Encrypt", "Decrypt", "GenerateDataKeyWithoutPlaintext", "CreateGrant"],
+                Constraints={"EncryptionContextSubset": {"aws:elasticfilesystem:filesystem:id": fs_id}},
+            )
     return ids

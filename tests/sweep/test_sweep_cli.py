@@ -13,20 +13,34 @@ from keywatch.cli import main
 from sweep_support import populate_server
 
 ACCOUNT, REGION = "123456789012", "us-east-1"  # moto's default account: what --aws sees on a moto server
-FLEET = {"accounts": [{"id": ACCOUNT, "regions": {REGION: {
-    "keys": [
-        {"id": "1234abcd-12ab-34cd-56ef-1234567890ab"},
-        {"id": "0987dcba-09fe-87dc-65ba-ab0987654321", "state": "Disabled"},
-        {"id": "4c5d6e7f-8a9b-4c0d-9e1f-2a3b4c5d6e7f", "state": "PendingDeletion", "pending_window_days": 7},
-    ],
-    "file_systems": [
-        {"name": "healthy", "key": "1234abcd-12ab-34cd-56ef-1234567890ab"},
-        {"name": "on-disabled", "key": "0987dcba-09fe-87dc-65ba-ab0987654321"},
-        {"name": "on-disabled-too", "key": "0987dcba-09fe-87dc-65ba-ab0987654321"},
-        {"name": "on-pending", "key": "4c5d6e7f-8a9b-4c0d-9e1f-2a3b4c5d6e7f"},
-        {"name": "plain", "encrypted": False},
-        {"name": "default-key", "encrypted": True},
-    ]}}}]}
+FLEET = {
+    "accounts": [
+        {
+            "id": ACCOUNT,
+            "regions": {
+                REGION: {
+                    "keys": [
+                        {"id": "1234abcd-12ab-34cd-56ef-1234567890ab"},
+                        {"id": "0987dcba-09fe-87dc-65ba-ab0987654321", "state": "Disabled"},
+                        {
+                            "id": "4c5d6e7f-8a9b-4c0d-9e1f-2a3b4c5d6e7f",
+                            "state": "PendingDeletion",
+                            "pending_window_days": 7,
+                        },
+                    ],
+                    "file_systems": [
+                        {"name": "healthy", "key": "1234abcd-12ab-34cd-56ef-1234567890ab"},
+                        {"name": "on-disabled", "key": "0987dcba-09fe-87dc-65ba-ab0987654321"},
+                        {"name": "on-disabled-too", "key": "0987dcba-09fe-87dc-65ba-ab0987654321"},
+                        {"name": "on-pending", "key": "4c5d6e7f-8a9b-4c0d-9e1f-2a3b4c5d6e7f"},
+                        {"name": "plain", "encrypted": False},
+                        {"name": "default-key", "encrypted": True},
+                    ],
+                }
+            },
+        }
+    ]
+}
 EXPECTED = [
     ("on-pending", "PendingDeletion", "critical"),
     ("on-disabled", "Disabled", "high"),
@@ -42,14 +56,24 @@ def sweep_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dic
 
 
 def shape(report: dict[str, Any]) -> list[tuple[str, str, str]]:
-    return sorted(((f["name"], f["key_state"], f["severity"]) for f in report["findings"]),
-                  key=lambda t: ({"critical": 0, "high": 1}.get(t[2], 9), t[0]))
+    return sorted(
+        ((f["name"], f["key_state"], f["severity"]) for f in report["findings"]),
+        key=lambda t: ({"critical": 0, "high": 1}.get(t[2], 9), t[0]),
+    )
 
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("KEYWATCH_ACCOUNTS", "KEYWATCH_REGIONS", "KEYWATCH_TOPIC_ARN", "KEYWATCH_INCIDENTS_TABLE",
-                 "KEYWATCH_IDEMPOTENCY_TABLE", "KEYWATCH_SLACK_SECRET", "KEYWATCH_MODE", "AWS_PROFILE"):
+    for name in (
+        "KEYWATCH_ACCOUNTS",
+        "KEYWATCH_REGIONS",
+        "KEYWATCH_TOPIC_ARN",
+        "KEYWATCH_INCIDENTS_TABLE",
+        "KEYWATCH_IDEMPOTENCY_TABLE",
+        "KEYWATCH_SLACK_SECRET",
+        "KEYWATCH_MODE",
+        "AWS_PROFILE",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -61,15 +85,19 @@ def fleet_file(tmp_path: Path) -> Path:
 
 
 def test_given_the_demo_fleet_when_swept_with_json_then_the_report_follows_the_contract(
-        capsys: pytest.CaptureFixture[str]) -> None:
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     status, report, err = sweep_json(capsys)
 
     assert status == 0 and err == ""
     assert set(report) >= {"findings", "summary", "unencrypted"}
     [finding] = report["findings"]
     assert FINDING_FIELDS <= set(finding)
-    assert (finding["name"], finding["key_state"], finding["severity"]) == ("legacy-archive", "PendingDeletion",
-                                                                             "critical")
+    assert (finding["name"], finding["key_state"], finding["severity"]) == (
+        "legacy-archive",
+        "PendingDeletion",
+        "critical",
+    )
     assert finding["key_arn"].startswith("arn:aws:kms:us-east-1:111122223333:key/")
     assert [u["name"] for u in report["unencrypted"]] == ["scratch"]
     summary = report["summary"]
@@ -78,7 +106,8 @@ def test_given_the_demo_fleet_when_swept_with_json_then_the_report_follows_the_c
 
 
 def test_given_a_fleet_file_when_swept_then_the_findings_are_the_expected_ones(
-        capsys: pytest.CaptureFixture[str], fleet_file: Path) -> None:
+    capsys: pytest.CaptureFixture[str], fleet_file: Path
+) -> None:
     status, report, _ = sweep_json(capsys, "--fleet", str(fleet_file))
     assert status == 0
     assert shape(report) == EXPECTED
@@ -86,14 +115,16 @@ def test_given_a_fleet_file_when_swept_then_the_findings_are_the_expected_ones(
 
 
 def test_given_a_region_without_file_systems_when_swept_then_it_is_listed_and_empty(
-        capsys: pytest.CaptureFixture[str], fleet_file: Path) -> None:
+    capsys: pytest.CaptureFixture[str], fleet_file: Path
+) -> None:
     status, report, _ = sweep_json(capsys, "--fleet", str(fleet_file), "--regions", "eu-west-1")
     assert status == 0 and report["findings"] == []
     assert report["summary"]["regions"] == ["eu-west-1"] and report["summary"]["file_systems"] == 0
 
 
 def test_given_no_json_when_swept_then_people_get_tables_and_stdout_has_no_progress_bar(
-        capsys: pytest.CaptureFixture[str], fleet_file: Path) -> None:
+    capsys: pytest.CaptureFixture[str], fleet_file: Path
+) -> None:
     status = main(["sweep", "--fleet", str(fleet_file)])
     out, err = capsys.readouterr()
     assert status == 0 and err == ""
@@ -116,9 +147,13 @@ def moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
-    for name, value in {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing",
-                        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
-                        "AWS_DEFAULT_REGION": REGION}.items():
+    for name, value in {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
         monkeypatch.setenv(name, value)
     try:
         yield endpoint
@@ -130,7 +165,8 @@ def moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 
 def test_given_a_moto_server_when_swept_with_aws_then_the_findings_equal_the_fleets(
-        capsys: pytest.CaptureFixture[str], moto_server: str) -> None:
+    capsys: pytest.CaptureFixture[str], moto_server: str
+) -> None:
     ids = populate_server(moto_server, FLEET)
 
     status, report, err = sweep_json(capsys, "--aws", "--regions", REGION)
@@ -150,7 +186,8 @@ class _Terminal(__import__("io").StringIO):
 
 
 def test_given_a_terminal_when_swept_then_the_progress_bar_goes_to_stderr_only(
-        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, fleet_file: Path) -> None:
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, fleet_file: Path
+) -> None:
     terminal = _Terminal()
     monkeypatch.setattr("sys.stderr", terminal)
 
@@ -163,7 +200,8 @@ def test_given_a_terminal_when_swept_then_the_progress_bar_goes_to_stderr_only(
 
 
 def test_given_a_terminal_and_json_when_swept_then_there_is_no_progress_bar(
-        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, fleet_file: Path) -> None:
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, fleet_file: Path
+) -> None:
     terminal = _Terminal()
     monkeypatch.setattr("sys.stderr", terminal)
 

@@ -27,8 +27,15 @@ def arn(account: str, region: str, kid: str) -> str:
 
 def event(name: str, key_arn: str, **extra: Any) -> KeyEvent:
     account, region = key_arn.split(":")[4], key_arn.split(":")[3]
-    return KeyEvent(event_id=f"test-{name}-{uuid.uuid4()}", event_name=name, kind="manual", key_arn=key_arn,
-                    account=account, region=region, **extra)
+    return KeyEvent(
+        event_id=f"test-{name}-{uuid.uuid4()}",
+        event_name=name,
+        kind="manual",
+        key_arn=key_arn,
+        account=account,
+        region=region,
+        **extra,
+    )
 
 
 def by_name(report: Any) -> dict[str, Any]:
@@ -39,11 +46,13 @@ def by_name(report: Any) -> dict[str, Any]:
 
 
 def test_given_the_demo_estate_when_swept_then_only_the_key_pending_deletion_is_a_finding(
-        sim: Callable[..., Sim]) -> None:
+    sim: Callable[..., Sim],
+) -> None:
     s = sim()
     report = s.sweep()
     assert [(f.name, f.key_state, f.severity.value) for f in report.findings] == [
-        ("legacy-archive", "PendingDeletion", "critical")]
+        ("legacy-archive", "PendingDeletion", "critical")
+    ]
     assert [u.name for u in report.unencrypted] == ["scratch"]
     summary = report.summary
     assert (summary.file_systems, summary.customer_managed, summary.aws_managed, summary.unencrypted) == (9, 7, 1, 1)
@@ -54,12 +63,29 @@ def test_given_the_demo_estate_when_swept_then_only_the_key_pending_deletion_is_
 
 
 def test_given_a_key_in_every_unusable_state_when_swept_then_each_file_system_has_its_finding(
-        sim: Callable[..., Sim]) -> None:
-    states = ["Enabled", "Disabled", "PendingDeletion", "PendingReplicaDeletion", "PendingImport", "Unavailable",
-              "Enabled", "Enabled"]
+    sim: Callable[..., Sim],
+) -> None:
+    states = [
+        "Enabled",
+        "Disabled",
+        "PendingDeletion",
+        "PendingReplicaDeletion",
+        "PendingImport",
+        "Unavailable",
+        "Enabled",
+        "Enabled",
+    ]
     keys = [{"id": key_id(i), "state": state} for i, state in enumerate(states)]
-    names = ["ok", "disabled", "pending-deletion", "replica-deletion", "pending-import", "unavailable", "deleted",
-             "grant-gone"]
+    names = [
+        "ok",
+        "disabled",
+        "pending-deletion",
+        "replica-deletion",
+        "pending-import",
+        "unavailable",
+        "deleted",
+        "grant-gone",
+    ]
     systems = [{"name": name, "key": key_id(i)} for i, name in enumerate(names)]
     s = sim({"accounts": [{"id": A, "regions": {R1: {"keys": keys, "file_systems": systems}}}]})
     s.estate.apply(event("KMS CMK Deletion", arn(A, R1, key_id(6))))
@@ -81,7 +107,8 @@ def test_given_a_key_in_every_unusable_state_when_swept_then_each_file_system_ha
 
 
 def test_given_imported_material_that_expires_soon_when_swept_then_a_low_finding(
-        sim: Callable[..., Sim], valid_to: dict[str, datetime]) -> None:
+    sim: Callable[..., Sim], valid_to: dict[str, datetime]
+) -> None:
     keys = [{"id": key_id(1), "origin": "EXTERNAL"}, {"id": key_id(2), "origin": "EXTERNAL"}]
     systems = [{"name": "soon", "key": key_id(1)}, {"name": "later", "key": key_id(2)}]
     s = sim({"accounts": [{"id": A, "regions": {R1: {"keys": keys, "file_systems": systems}}}]})
@@ -91,15 +118,22 @@ def test_given_imported_material_that_expires_soon_when_swept_then_a_low_finding
     report = s.sweep()
 
     assert [(f.name, f.severity.value, f.problem, f.days_left) for f in report.findings] == [
-        ("soon", "low", "import_expiry", 12)]
+        ("soon", "low", "import_expiry", 12)
+    ]
     assert report.results == []  # reported, not an incident: nothing is broken yet
 
 
 def test_given_file_systems_stored_with_aliases_when_swept_then_aliases_are_listed_once_per_place(
-        sim: Callable[..., Sim]) -> None:
+    sim: Callable[..., Sim],
+) -> None:
     keys = [{"id": key_id(1), "aliases": ["alias/app"], "state": "Disabled"}]
-    s = sim({"accounts": [{"id": A, "regions": {R1: {"keys": keys, "file_systems": [
-        {"name": "by-arn", "key": key_id(1)}]}}}]})
+    s = sim(
+        {
+            "accounts": [
+                {"id": A, "regions": {R1: {"keys": keys, "file_systems": [{"name": "by-arn", "key": key_id(1)}]}}}
+            ]
+        }
+    )
     # EFS itself stores the key ARN; an alias only shows up when something else created the file system.
     efs = s.estate.clients.client("efs", A, R1, "write")
     efs.create_file_system(CreationToken="by-alias", Encrypted=True, KmsKeyId="alias/app")
@@ -109,7 +143,10 @@ def test_given_file_systems_stored_with_aliases_when_swept_then_aliases_are_list
     report = s.sweep()
 
     assert sorted((f.key_state, f.problem) for f in report.findings) == [
-        ("Disabled", "key_state"), ("Disabled", "key_state"), ("Unknown", "key_unreadable")]
+        ("Disabled", "key_state"),
+        ("Disabled", "key_state"),
+        ("Unknown", "key_unreadable"),
+    ]
     assert s.watchdog.clients.calls["kms:ListAliases"] == 1
     assert s.watchdog.clients.calls["kms:DescribeKey"] == 1
 
@@ -118,7 +155,8 @@ def test_given_file_systems_stored_with_aliases_when_swept_then_aliases_are_list
 
 
 def test_given_hundreds_of_file_systems_on_few_keys_when_swept_then_each_distinct_key_is_looked_up_once(
-        sim: Callable[..., Sim]) -> None:
+    sim: Callable[..., Sim],
+) -> None:
     keys = [{"id": key_id(i), "state": "Disabled" if i == 0 else "Enabled"} for i in range(4)]
     systems = [{"name": f"fs{n:03d}", "key": key_id(n % 4)} for n in range(230)]
     systems += [{"name": "plain", "encrypted": False}, {"name": "default", "encrypted": True}]
@@ -146,8 +184,10 @@ def multi_account_fleet() -> dict[str, Any]:
         for r, region in enumerate((R1, R2)):
             n = a * 10 + r * 5
             keys = [{"id": key_id(n), "state": "Enabled"}, {"id": key_id(n + 1), "state": "Disabled"}]
-            systems = [{"name": f"ok-{account}-{region}", "key": key_id(n)},
-                       {"name": f"bad-{account}-{region}", "key": key_id(n + 1)}]
+            systems = [
+                {"name": f"ok-{account}-{region}", "key": key_id(n)},
+                {"name": f"bad-{account}-{region}", "key": key_id(n + 1)},
+            ]
             regions[region] = {"keys": keys, "file_systems": systems}
         accounts.append({"id": account, "regions": regions})
     # a partner's file system in B on a key that lives in A
@@ -156,7 +196,8 @@ def multi_account_fleet() -> dict[str, Any]:
 
 
 def test_given_four_accounts_in_two_regions_when_swept_then_every_account_is_entered_through_its_role(
-        sim: Callable[..., Sim]) -> None:
+    sim: Callable[..., Sim],
+) -> None:
     s = sim(multi_account_fleet())
 
     report = s.sweep()
@@ -166,14 +207,16 @@ def test_given_four_accounts_in_two_regions_when_swept_then_every_account_is_ent
     assert calls["efs:DescribeFileSystems"] == 8
     assert calls["kms:DescribeKey"] == 16  # the shared key in A is looked up once, not per account
     assert sorted(f.name for f in report.findings) == sorted(
-        [f"bad-{a}-{r}" for a in (A, B, C, D) for r in (R1, R2)] + ["partner"])
+        [f"bad-{a}-{r}" for a in (A, B, C, D) for r in (R1, R2)] + ["partner"]
+    )
     partner = by_name(report)["partner"]
     assert (partner.account, partner.key_arn) == (B, arn(A, R1, key_id(1)))
     assert report.summary.accounts == 4 and report.summary.targets == 8
 
 
 def test_given_one_account_denies_and_one_throttles_when_swept_then_the_others_are_reported_with_errors(
-        sim: Callable[..., Sim]) -> None:
+    sim: Callable[..., Sim],
+) -> None:
     s = sim(multi_account_fleet(), clients=FailingClients(deny={C}, throttle={D}))
 
     report = s.sweep()
@@ -182,12 +225,14 @@ def test_given_one_account_denies_and_one_throttles_when_swept_then_the_others_a
     assert set(errors) == {(C, R1), (C, R2), (D, R1), (D, R2)}
     assert "AccessDenied" in errors[(C, R1)] and "ThrottlingException" in errors[(D, R2)]
     assert sorted(f.name for f in report.findings) == sorted(
-        [f"bad-{a}-{r}" for a in (A, B) for r in (R1, R2)] + ["partner"])
+        [f"bad-{a}-{r}" for a in (A, B) for r in (R1, R2)] + ["partner"]
+    )
     assert report.summary.targets_failed == 4
 
 
 def test_given_a_key_in_an_account_that_denies_when_swept_then_its_file_systems_are_unreadable_findings(
-        sim: Callable[..., Sim]) -> None:
+    sim: Callable[..., Sim],
+) -> None:
     s = sim(multi_account_fleet(), clients=FailingClients(deny={A}))
     report = s.sweeper().run([t for t in s.targets() if t.account == B])
     partner = by_name(report)["partner"]
@@ -197,17 +242,33 @@ def test_given_a_key_in_an_account_that_denies_when_swept_then_its_file_systems_
 
 # --- the engine: incidents, policies, modes ----------------------------------------------------------------
 
-UNMOUNT_FLEET = {"accounts": [{"id": A, "regions": {R1: {
-    "keys": [{"id": key_id(1)}, {"id": key_id(2)}],
-    "file_systems": [
-        {"name": "cut-me", "key": key_id(1), "mount_targets": 2, "tags": {"keywatch:on-key-loss": "unmount"}},
-        {"name": "watch-me", "key": key_id(1), "mount_targets": 1},
-        {"name": "fine", "key": key_id(2), "mount_targets": 1},
-    ]}}}]}
+UNMOUNT_FLEET = {
+    "accounts": [
+        {
+            "id": A,
+            "regions": {
+                R1: {
+                    "keys": [{"id": key_id(1)}, {"id": key_id(2)}],
+                    "file_systems": [
+                        {
+                            "name": "cut-me",
+                            "key": key_id(1),
+                            "mount_targets": 2,
+                            "tags": {"keywatch:on-key-loss": "unmount"},
+                        },
+                        {"name": "watch-me", "key": key_id(1), "mount_targets": 1},
+                        {"name": "fine", "key": key_id(2), "mount_targets": 1},
+                    ],
+                }
+            },
+        }
+    ]
+}
 
 
 def test_given_a_missed_disable_in_enforce_mode_when_swept_then_the_engine_acts_and_recovery_restores(
-        sim: Callable[..., Sim]) -> None:
+    sim: Callable[..., Sim],
+) -> None:
     s = sim(UNMOUNT_FLEET, mode=Mode.ENFORCE)
     key = arn(A, R1, key_id(1))
     s.estate.apply(event("DisableKey", key))  # the event never reached keywatch
@@ -250,7 +311,8 @@ def test_given_notify_mode_when_swept_then_incidents_open_and_nothing_changes(si
 
 
 def test_given_an_open_incident_that_gets_worse_when_swept_then_the_engine_responds_again(
-        sim: Callable[..., Sim]) -> None:
+    sim: Callable[..., Sim],
+) -> None:
     s = sim(UNMOUNT_FLEET)
     key = arn(A, R1, key_id(1))
     s.estate.apply(event("DisableKey", key))
@@ -276,7 +338,8 @@ def test_given_a_missing_grant_when_swept_then_an_incident_is_opened(sim: Callab
 
 
 def test_given_a_key_pending_deletion_when_swept_daily_then_each_threshold_is_sent_once(
-        sim: Callable[..., Sim]) -> None:
+    sim: Callable[..., Sim],
+) -> None:
     s = sim(UNMOUNT_FLEET)
     key = arn(A, R1, key_id(1))
     s.estate.apply(event("ScheduleKeyDeletion", key, pending_window_days=10))
@@ -295,8 +358,9 @@ def test_given_a_key_pending_deletion_when_swept_daily_then_each_threshold_is_se
 
     table = s.watchdog.settings.incidents_table
     db = s.estate.clients.home_client("dynamodb", "us-east-1")
-    items = db.query(TableName=table, KeyConditionExpression="pk = :pk",
-                     ExpressionAttributeValues={":pk": {"S": f"countdown#{key}"}})["Items"]
+    items = db.query(
+        TableName=table, KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": f"countdown#{key}"}}
+    )["Items"]
     assert sorted(i["sk"]["S"] for i in items) == [f"1d#{deletion:%Y-%m-%d}", f"7d#{deletion:%Y-%m-%d}"]
 
 
@@ -314,7 +378,8 @@ def test_given_a_countdown_when_sent_then_it_goes_through_the_watchdogs_channels
 
 
 def test_given_no_incidents_table_when_counting_down_then_an_in_memory_ledger_sends_once(
-        sim: Callable[..., Sim]) -> None:
+    sim: Callable[..., Sim],
+) -> None:
     from keywatch.adapters.countdowns import MemoryCountdownLedger
     from keywatch.sweep import Sweeper
 
@@ -330,7 +395,8 @@ def test_given_the_simulator_role_when_swept_then_it_is_the_read_role(sim: Calla
 
 
 def test_given_slack_threads_when_a_countdown_is_sent_then_it_goes_in_the_incidents_thread(
-        sim: Callable[..., Sim]) -> None:
+    sim: Callable[..., Sim],
+) -> None:
     import importlib.util
     import sys
     from pathlib import Path
@@ -340,7 +406,8 @@ def test_given_slack_threads_when_a_countdown_is_sent_then_it_goes_in_the_incide
     from keywatch.notify.slack import SlackChannel
 
     spec = importlib.util.spec_from_file_location(
-        "keywatch_slack_support", Path(__file__).parents[1] / "notify" / "slack_support.py")
+        "keywatch_slack_support", Path(__file__).parents[1] / "notify" / "slack_support.py"
+    )
     assert spec and spec.loader
     support = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = support  # its dataclasses look their module up

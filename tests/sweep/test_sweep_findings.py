@@ -26,8 +26,16 @@ KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{KEY_ID}"
 
 
 def fs(name: str, kms_key_id: str | None = KEY, encrypted: bool = True, **extra: object) -> FileSystem:
-    return FileSystem(file_system_id=f"fs-{name}", name=name, account=ACCOUNT, region=REGION,
-                      kms_key_id=kms_key_id, encrypted=encrypted, mount_targets=2, **extra)  # type: ignore[arg-type]
+    return FileSystem(
+        file_system_id=f"fs-{name}",
+        name=name,
+        account=ACCOUNT,
+        region=REGION,
+        kms_key_id=kms_key_id,
+        encrypted=encrypted,
+        mount_targets=2,
+        **extra,
+    )  # type: ignore[arg-type]
 
 
 def lookup(state: str = "Enabled", grants: set[str] | None = None, **extra: object) -> KeyLookup:
@@ -35,16 +43,20 @@ def lookup(state: str = "Enabled", grants: set[str] | None = None, **extra: obje
     return KeyLookup(key, frozenset(grants) if grants is not None else None)
 
 
-@pytest.mark.parametrize(("state", "severity"), [
-    (DELETED, Severity.CRITICAL),
-    ("PendingDeletion", Severity.CRITICAL),
-    ("PendingReplicaDeletion", Severity.CRITICAL),
-    ("PendingImport", Severity.CRITICAL),
-    ("Disabled", Severity.HIGH),
-    ("Unavailable", Severity.HIGH),
-])
+@pytest.mark.parametrize(
+    ("state", "severity"),
+    [
+        (DELETED, Severity.CRITICAL),
+        ("PendingDeletion", Severity.CRITICAL),
+        ("PendingReplicaDeletion", Severity.CRITICAL),
+        ("PendingImport", Severity.CRITICAL),
+        ("Disabled", Severity.HIGH),
+        ("Unavailable", Severity.HIGH),
+    ],
+)
 def test_given_an_unusable_key_when_assessed_then_a_finding_with_the_event_paths_severity(
-        state: str, severity: Severity) -> None:
+    state: str, severity: Severity
+) -> None:
     found = assess_one(fs("a"), KEY, lookup(state), NOW)
     assert found is not None
     assert (found.key_state, found.severity, found.problem) == (state, severity, "key_state")
@@ -74,8 +86,9 @@ def test_given_grants_that_could_not_be_listed_when_assessed_then_no_grant_findi
 
 
 def test_given_imported_material_expiring_soon_when_assessed_then_low_import_expiry() -> None:
-    found = assess_one(fs("a"), KEY, lookup("Enabled", grants={"fs-a"}, origin="EXTERNAL",
-                                              valid_to=NOW + timedelta(days=10)), NOW)
+    found = assess_one(
+        fs("a"), KEY, lookup("Enabled", grants={"fs-a"}, origin="EXTERNAL", valid_to=NOW + timedelta(days=10)), NOW
+    )
     assert found is not None
     assert (found.severity, found.problem, found.days_left) == (Severity.LOW, "import_expiry", 10)
     assert found.valid_to == NOW + timedelta(days=10)
@@ -109,25 +122,33 @@ def test_given_the_policy_tag_when_assessed_then_the_finding_carries_the_policy(
     assert found is not None and found.policy == Policy.UNMOUNT and found.mount_targets == 2
 
 
-@pytest.mark.parametrize(("system", "use"), [
-    (fs("plain", None, encrypted=False), "unencrypted"),
-    (fs("moto-default", None), "aws_managed"),
-    (fs("alias-default", "alias/aws/elasticfilesystem"), "aws_managed"),
-    (fs("alias-arn-default", f"arn:aws:kms:{REGION}:{ACCOUNT}:alias/aws/elasticfilesystem"), "aws_managed"),
-    (fs("by-alias", "alias/app"), "alias"),
-    (fs("by-arn", KEY), "key"),
-    (fs("by-id", KEY_ID), "key"),
-    (fs("garbage", "not a key"), "invalid"),
-])
+@pytest.mark.parametrize(
+    ("system", "use"),
+    [
+        (fs("plain", None, encrypted=False), "unencrypted"),
+        (fs("moto-default", None), "aws_managed"),
+        (fs("alias-default", "alias/aws/elasticfilesystem"), "aws_managed"),
+        (fs("alias-arn-default", f"arn:aws:kms:{REGION}:{ACCOUNT}:alias/aws/elasticfilesystem"), "aws_managed"),
+        (fs("by-alias", "alias/app"), "alias"),
+        (fs("by-arn", KEY), "key"),
+        (fs("by-id", KEY_ID), "key"),
+        (fs("garbage", "not a key"), "invalid"),
+    ],
+)
 def test_given_how_a_file_system_is_encrypted_when_classified_then_the_key_use_is_known(
-        system: FileSystem, use: str) -> None:
+    system: FileSystem, use: str
+) -> None:
     assert classify(system) == use
 
 
 def test_given_unencrypted_and_aws_managed_file_systems_when_assessed_then_they_are_not_at_risk() -> None:
     aws_key = "arn:aws:kms:us-east-1:111122223333:key/0000aaaa-0000-4000-8000-000000000000"
-    systems = [fs("plain", None, encrypted=False), fs("moto-default", None),
-               fs("alias-default", "alias/aws/elasticfilesystem"), fs("aws-key-arn", aws_key)]
+    systems = [
+        fs("plain", None, encrypted=False),
+        fs("moto-default", None),
+        fs("alias-default", "alias/aws/elasticfilesystem"),
+        fs("aws-key-arn", aws_key),
+    ]
     managed = KeyLookup(KeyInfo(arn=aws_key, key_id=aws_key.rsplit("/", 1)[1], state="Enabled", key_manager="AWS"))
     result = assess(systems, {aws_key: managed}, now=NOW)
     assert result.findings == []
@@ -138,8 +159,7 @@ def test_given_unencrypted_and_aws_managed_file_systems_when_assessed_then_they_
 def test_given_file_systems_sharing_keys_when_assessed_then_each_uses_its_keys_lookup() -> None:
     other_id = "0987dcba-09fe-87dc-65ba-ab0987654321"
     other = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{other_id}"
-    systems = [fs("a", KEY), fs("b", KEY.replace(KEY_ID, KEY_ID.upper())), fs("c", other),
-               fs("d", "alias/app")]
+    systems = [fs("a", KEY), fs("b", KEY.replace(KEY_ID, KEY_ID.upper())), fs("c", other), fs("d", "alias/app")]
     lookups = {
         KEY: lookup("Disabled"),
         other: KeyLookup(KeyInfo(arn=other, key_id=other_id, state="Enabled"), frozenset({"fs-c"})),
@@ -153,31 +173,41 @@ def test_given_file_systems_sharing_keys_when_assessed_then_each_uses_its_keys_l
 def test_given_findings_when_assessed_then_the_worst_come_first() -> None:
     systems = [fs("grant", KEY), fs("gone", KEY_ID.replace("1234", "5678"))]
     gone = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{KEY_ID.replace('1234', '5678')}"
-    lookups = {KEY: lookup("Enabled", grants=set()),
-               gone: KeyLookup(KeyInfo(arn=gone, key_id=gone.rsplit("/", 1)[1], state=DELETED))}
+    lookups = {
+        KEY: lookup("Enabled", grants=set()),
+        gone: KeyLookup(KeyInfo(arn=gone, key_id=gone.rsplit("/", 1)[1], state=DELETED)),
+    }
     result = assess(systems, lookups, now=NOW)
     assert [f.severity for f in result.findings] == [Severity.CRITICAL, Severity.HIGH]
 
 
 def test_given_aliases_only_some_file_systems_store_when_located_then_only_those_places_are_listed() -> None:
-    systems = [fs("a", KEY), fs("b", "alias/app"), fs("c", "alias/aws/elasticfilesystem"),
-               fs("d", "arn:aws:kms:eu-west-1:444455556666:alias/shared")]
+    systems = [
+        fs("a", KEY),
+        fs("b", "alias/app"),
+        fs("c", "alias/aws/elasticfilesystem"),
+        fs("d", "arn:aws:kms:eu-west-1:444455556666:alias/shared"),
+    ]
     assert alias_locations(systems) == {(ACCOUNT, REGION), ("444455556666", "eu-west-1")}
     assert alias_locations([fs("a", KEY)]) == set()
     assert key_arn_of(fs("b", "alias/app"), {}) is None
 
 
-@pytest.mark.parametrize(("left", "due"), [
-    (timedelta(days=12), None),
-    (timedelta(days=7, hours=1), None),
-    (timedelta(days=7), 7),
-    (timedelta(days=5), 7),
-    (timedelta(days=1), 1),
-    (timedelta(hours=3), 1),
-    (timedelta(hours=-3), 1),
-])
+@pytest.mark.parametrize(
+    ("left", "due"),
+    [
+        (timedelta(days=12), None),
+        (timedelta(days=7, hours=1), None),
+        (timedelta(days=7), 7),
+        (timedelta(days=5), 7),
+        (timedelta(days=1), 1),
+        (timedelta(hours=3), 1),
+        (timedelta(hours=-3), 1),
+    ],
+)
 def test_given_days_before_deletion_when_counting_down_then_the_most_urgent_threshold_reached(
-        left: timedelta, due: int | None) -> None:
+    left: timedelta, due: int | None
+) -> None:
     assert countdown_due(NOW + left, NOW, [7, 1]) == due
 
 

@@ -21,23 +21,40 @@ A, B, C = "111122223333", "444455556666", "777788889999"
 R1, R2 = "us-east-1", "eu-west-1"
 KEYS = ["1234abcd-12ab-34cd-56ef-1234567890ab", "0987dcba-09fe-87dc-65ba-ab0987654321"]
 
-FLEET = {"accounts": [
-    {"id": account, "regions": {region: {
-        "keys": [{"id": KEYS[0]}, {"id": KEYS[1], "state": "Disabled"}],
-        "file_systems": [{"name": "ok", "key": KEYS[0]}, {"name": "broken", "key": KEYS[1]}]}
-        for region in (R1, R2)}}
-    for account in (A, B, C)]}
+FLEET = {
+    "accounts": [
+        {
+            "id": account,
+            "regions": {
+                region: {
+                    "keys": [{"id": KEYS[0]}, {"id": KEYS[1], "state": "Disabled"}],
+                    "file_systems": [{"name": "ok", "key": KEYS[0]}, {"name": "broken", "key": KEYS[1]}],
+                }
+                for region in (R1, R2)
+            },
+        }
+        for account in (A, B, C)
+    ]
+}
 
 
 def Context(function_name: str = "keywatch-sweep") -> FakeLambdaContext:
-    return FakeLambdaContext(function_name=function_name,
-                             invoked_function_arn=f"arn:aws:lambda:{HOME_REGION}:{HOME_ACCOUNT}:function:{function_name}")
+    return FakeLambdaContext(
+        function_name=function_name,
+        invoked_function_arn=f"arn:aws:lambda:{HOME_REGION}:{HOME_ACCOUNT}:function:{function_name}",
+    )
 
 
 SCHEDULED = {
-    "version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa", "detail-type": "Scheduled Event",
-    "source": "aws.events", "account": HOME_ACCOUNT, "time": "2025-03-01T06:00:00Z", "region": HOME_REGION,
-    "resources": [f"arn:aws:events:{HOME_REGION}:{HOME_ACCOUNT}:rule/keywatch-sweep"], "detail": {},
+    "version": "0",
+    "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
+    "detail-type": "Scheduled Event",
+    "source": "aws.events",
+    "account": HOME_ACCOUNT,
+    "time": "2025-03-01T06:00:00Z",
+    "region": HOME_REGION,
+    "resources": [f"arn:aws:events:{HOME_REGION}:{HOME_ACCOUNT}:rule/keywatch-sweep"],
+    "detail": {},
 }
 
 
@@ -72,17 +89,26 @@ def drain(s: Sim, queue_url: str) -> list[dict[str, Any]]:
 
 def sqs_record(body: str, message_id: str | None = None) -> dict[str, Any]:
     return {
-        "messageId": message_id or str(uuid.uuid4()), "receiptHandle": "AQEB" + uuid.uuid4().hex, "body": body,
-        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1740808800000",
-                       "SenderId": "AROAEXAMPLE", "ApproximateFirstReceiveTimestamp": "1740808800001"},
-        "messageAttributes": {}, "md5OfBody": hashlib.md5(body.encode()).hexdigest(),
-        "eventSource": "aws:sqs", "eventSourceARN": f"arn:aws:sqs:{HOME_REGION}:{HOME_ACCOUNT}:keywatch-sweep",
+        "messageId": message_id or str(uuid.uuid4()),
+        "receiptHandle": "AQEB" + uuid.uuid4().hex,
+        "body": body,
+        "attributes": {
+            "ApproximateReceiveCount": "1",
+            "SentTimestamp": "1740808800000",
+            "SenderId": "AROAEXAMPLE",
+            "ApproximateFirstReceiveTimestamp": "1740808800001",
+        },
+        "messageAttributes": {},
+        "md5OfBody": hashlib.md5(body.encode()).hexdigest(),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": f"arn:aws:sqs:{HOME_REGION}:{HOME_ACCOUNT}:keywatch-sweep",
         "awsRegion": HOME_REGION,
     }
 
 
 def test_given_the_schedule_when_the_sweep_fans_out_then_one_message_per_account_and_region(
-        lambda_env: tuple[Sim, str]) -> None:
+    lambda_env: tuple[Sim, str],
+) -> None:
     s, queue_url = lambda_env
     app = load_function("sweep")
 
@@ -90,13 +116,11 @@ def test_given_the_schedule_when_the_sweep_fans_out_then_one_message_per_account
 
     assert plan["messages"] == 6 and plan["account_source"] == "settings" and plan["sweep_id"] == "sweep-2025-03-01"
     bodies = [json.loads(r["body"]) for r in drain(s, queue_url)]
-    assert sorted((b["account"], b["region"]) for b in bodies) == sorted(
-        (a, r) for a in (A, B, C) for r in (R1, R2))
+    assert sorted((b["account"], b["region"]) for b in bodies) == sorted((a, r) for a in (A, B, C) for r in (R1, R2))
     assert {b["sweep_id"] for b in bodies} == {"sweep-2025-03-01"}
 
 
-def test_given_fanned_out_messages_when_the_worker_runs_then_every_target_is_swept(
-        lambda_env: tuple[Sim, str]) -> None:
+def test_given_fanned_out_messages_when_the_worker_runs_then_every_target_is_swept(lambda_env: tuple[Sim, str]) -> None:
     s, queue_url = lambda_env
     load_function("sweep").lambda_handler(SCHEDULED, Context())
     worker = load_function("sweep_worker")
@@ -106,11 +130,13 @@ def test_given_fanned_out_messages_when_the_worker_runs_then_every_target_is_swe
     assert response == {"batchItemFailures": []}
     incidents = [i for i in worker.sweeper().watchdog.incidents.list_all() if i["status"] == "open"]
     assert sorted((i["pk"].split(":")[4], i["pk"].split(":")[3]) for i in incidents) == sorted(
-        (a, r) for a in (A, B, C) for r in (R1, R2))  # the Disabled key of each account and Region
+        (a, r) for a in (A, B, C) for r in (R1, R2)
+    )  # the Disabled key of each account and Region
 
 
 def test_given_an_account_that_denies_and_a_bad_message_when_the_worker_runs_then_only_those_fail(
-        lambda_env: tuple[Sim, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    lambda_env: tuple[Sim, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     s, queue_url = lambda_env
     load_function("sweep").lambda_handler(SCHEDULED, Context())
     records = drain(s, queue_url)
@@ -132,8 +158,10 @@ def test_given_an_organization_when_accounts_are_listed_then_only_active_ones(si
     s = sim(FLEET)
     org = s.estate.clients.home_client("organizations", HOME_REGION)
     org.create_organization(FeatureSet="ALL")
-    created = [org.create_account(Email=f"team{i}@example.com", AccountName=f"team{i}")["CreateAccountStatus"]
-               ["AccountId"] for i in range(3)]
+    created = [
+        org.create_account(Email=f"team{i}@example.com", AccountName=f"team{i}")["CreateAccountStatus"]["AccountId"]
+        for i in range(3)
+    ]
     org.close_account(AccountId=created[1])
 
     accounts = OrganizationsGateway(s.estate.clients).active_accounts()
@@ -154,7 +182,8 @@ def test_given_no_organization_when_accounts_are_listed_then_it_is_unavailable(s
 
 
 def test_given_an_organization_when_the_sweep_fans_out_then_its_active_accounts_get_messages(
-        lambda_env: tuple[Sim, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    lambda_env: tuple[Sim, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     s, queue_url = lambda_env
     monkeypatch.delenv("KEYWATCH_ACCOUNTS")
     org = s.estate.clients.home_client("organizations", HOME_REGION)

@@ -88,8 +88,16 @@ def tool_env() -> dict[str, str]:
 
 
 def run(args: list[str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, cwd=ROOT, env=tool_env(), capture_output=True, text=True, timeout=timeout,
-                          check=False, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        args,
+        cwd=ROOT,
+        env=tool_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def explain(result: subprocess.CompletedProcess[str]) -> str:

@@ -62,7 +62,8 @@ def function_policies(template: dict[str, Any], function: str) -> list[str]:
         name = ref_name(item)
         assert name and template["Resources"].get(name, {}).get("Type") == "AWS::IAM::ManagedPolicy", (
             f"{function}: grant through the per-scope managed policies only, not {item!r} "
-            "(SAM policy templates grant more than the code needs)")
+            "(SAM policy templates grant more than the code needs)"
+        )
         names.append(name)
     return names
 
@@ -90,7 +91,8 @@ def test_given_the_code_when_its_permissions_are_collected_then_every_scope_decl
 
 @pytest.mark.parametrize(("policy", "scope"), POLICY_SCOPES.items())
 def test_given_a_scope_policy_when_compared_with_the_code_then_it_grants_exactly_that_scope(
-        template: dict[str, Any], policy: str, scope: str) -> None:
+    template: dict[str, Any], policy: str, scope: str
+) -> None:
     granted = actions_of(template["Resources"][policy]["Properties"]["PolicyDocument"])
     wanted = set(declared().get(scope, frozenset()))
     assert granted - wanted == set(), f"{policy} grants what no code of scope {scope!r} declares"
@@ -98,7 +100,8 @@ def test_given_a_scope_policy_when_compared_with_the_code_then_it_grants_exactly
 
 
 def test_given_the_function_roles_when_compared_with_the_code_then_they_agree_both_ways(
-        template: dict[str, Any]) -> None:
+    template: dict[str, Any],
+) -> None:
     granted: set[str] = set()
     for function in resources(template, "AWS::Serverless::Function"):
         for policy in function_policies(template, function):
@@ -110,13 +113,15 @@ def test_given_the_function_roles_when_compared_with_the_code_then_they_agree_bo
 
 @pytest.mark.parametrize("function", FUNCTION_SCOPES)
 def test_given_a_function_when_its_role_is_read_then_it_gets_the_scopes_its_work_needs(
-        template: dict[str, Any], function: str) -> None:
+    template: dict[str, Any], function: str
+) -> None:
     scopes = {POLICY_SCOPES[p] for p in function_policies(template, function)}
     assert scopes == FUNCTION_SCOPES[function]
 
 
 def test_given_the_member_roles_when_compared_with_the_code_then_they_grant_read_and_remediate(
-        member_template: dict[str, Any]) -> None:
+    member_template: dict[str, Any],
+) -> None:
     scopes = declared()
     roles = resources(member_template, "AWS::IAM::Role")
 
@@ -130,15 +135,17 @@ def test_given_the_member_roles_when_compared_with_the_code_then_they_grant_read
 
 @pytest.mark.parametrize("which", ["template", "member_template"])
 def test_given_any_identity_policy_when_it_allows_a_change_on_star_then_it_has_a_condition(
-        request: pytest.FixtureRequest, which: str) -> None:
+    request: pytest.FixtureRequest, which: str
+) -> None:
     template = request.getfixturevalue(which)
     loose = []
     for where, document in identity_documents(template):
         for statement in statements(document):
             if statement.get("Effect") != "Allow" or "*" not in as_list(statement.get("Resource", [])):
                 continue
-            changing = [a for a in as_list(statement["Action"])
-                        if not a.split(":", 1)[1].startswith(READ_ONLY_PREFIXES)]
+            changing = [
+                a for a in as_list(statement["Action"]) if not a.split(":", 1)[1].startswith(READ_ONLY_PREFIXES)
+            ]
             if changing and not statement.get("Condition"):
                 loose.append(f"{where}: {changing}")
             assert "*" not in "".join(as_list(statement["Action"])), f"{where}: wildcard action"
@@ -146,13 +153,15 @@ def test_given_any_identity_policy_when_it_allows_a_change_on_star_then_it_has_a
 
 
 def test_given_the_mount_target_actions_when_granted_then_only_on_file_systems_tagged_unmount(
-        template: dict[str, Any], member_template: dict[str, Any]) -> None:
+    template: dict[str, Any], member_template: dict[str, Any]
+) -> None:
     documents = [d for t in (template, member_template) for _, d in identity_documents(t)]
     found = 0
     for document in documents:
         for statement in statements(document):
             if {"elasticfilesystem:DeleteMountTarget", "elasticfilesystem:CreateMountTarget"} & set(
-                    as_list(statement["Action"])):
+                as_list(statement["Action"])
+            ):
                 found += 1
                 condition = statement.get("Condition", {})
                 tag = {k: v for op in condition.values() for k, v in op.items()}
@@ -161,7 +170,8 @@ def test_given_the_mount_target_actions_when_granted_then_only_on_file_systems_t
 
 
 def test_given_the_member_roles_when_assumed_then_only_the_central_keywatch_roles_are_trusted(
-        member_template: dict[str, Any]) -> None:
+    member_template: dict[str, Any],
+) -> None:
     for name, role in resources(member_template, "AWS::IAM::Role").items():
         for statement in statements(role["Properties"]["AssumeRolePolicyDocument"]):
             principal = statement["Principal"]

@@ -40,4 +40,5 @@ def test_network_interface_changes_only_through_efs(which: str, request: pytest.
         assert statement.get("Effect") == "Allow"
         condition = statement.get("Condition", {})
         assert condition.get("Bool", {}).get("aws:ViaAWSService") == "true", (
-            f"{name}: {sorted(NETWORK_INTERFACE_ACTIONS)} must be limited to calls EFS makes (aws:ViaAWSService)")
+            f"{name}: {sorted(NETWORK_INTERFACE_ACTIONS)} must be limited to calls EFS makes (aws:ViaAWSService)"
+        )

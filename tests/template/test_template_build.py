@@ -21,8 +21,20 @@ pytestmark = pytest.mark.slow
 FUNCTIONS = ("KeyEventsFunction", "SweepFunction", "SweepWorkerFunction")
 # What the Lambda Python runtime provides: the layer must not ship it, and may import it.
 RUNTIME_PROVIDED = {"boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3"}
-NEVER_SHIPPED = ("moto", "boto3", "botocore", "s3transfer", "pytest", "_pytest", "rich", "yaml",
-                 "keywatch/cli", "keywatch/cli.py", "keywatch/simulator.py", "keywatch/render.py")
+NEVER_SHIPPED = (
+    "moto",
+    "boto3",
+    "botocore",
+    "s3transfer",
+    "pytest",
+    "_pytest",
+    "rich",
+    "yaml",
+    "keywatch/cli",
+    "keywatch/cli.py",
+    "keywatch/simulator.py",
+    "keywatch/render.py",
+)
 EM_AARCH64 = 183
 LAYER_BUDGET_MB = 40  # unzipped; Lambda allows 250 MB for the function and all its layers
 
@@ -31,8 +43,19 @@ LAYER_BUDGET_MB = 40  # unzipped; Lambda allows 250 MB for the function and all 
 def build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     out = tmp_path_factory.mktemp("sam")
     started = time.monotonic()
-    result = run([sam(), "build", "--template", str(TEMPLATE), "--build-dir", str(out / "build"),
-                  "--cache-dir", str(out / "cache")], timeout=540)
+    result = run(
+        [
+            sam(),
+            "build",
+            "--template",
+            str(TEMPLATE),
+            "--build-dir",
+            str(out / "build"),
+            "--cache-dir",
+            str(out / "cache"),
+        ],
+        timeout=540,
+    )
     elapsed = time.monotonic() - started
     assert result.returncode == 0, explain(result)
     assert "--use-container" not in " ".join(result.args)
@@ -54,8 +77,16 @@ def test_given_no_docker_when_sam_builds_then_every_function_is_its_handler_only
 
 
 def test_given_the_layer_when_built_then_it_holds_keywatch_and_its_runtime_dependencies(site: Path) -> None:
-    for needed in ("keywatch/engine.py", "keywatch/observability.py", "keywatch/adapters/kms.py",
-                   "aws_lambda_powertools", "aws_xray_sdk", "pydantic", "pydantic_core", "slack_sdk"):
+    for needed in (
+        "keywatch/engine.py",
+        "keywatch/observability.py",
+        "keywatch/adapters/kms.py",
+        "aws_lambda_powertools",
+        "aws_xray_sdk",
+        "pydantic",
+        "pydantic_core",
+        "slack_sdk",
+    ):
         assert (site / needed).exists(), f"the layer lacks {needed}"
 
 
@@ -71,7 +102,8 @@ def test_given_the_layer_when_built_then_pydantic_core_is_compiled_for_arm64_pyt
 
 @pytest.mark.parametrize("unwanted", NEVER_SHIPPED)
 def test_given_the_layer_when_built_then_it_leaves_out_tests_simulator_and_the_runtime_s_own(
-        site: Path, unwanted: str) -> None:
+    site: Path, unwanted: str
+) -> None:
     assert not (site / unwanted).exists(), f"the layer ships {unwanted}"
     assert not list(site.glob(f"{unwanted}-*.dist-info")), f"the layer ships {unwanted}'s metadata"
 
@@ -100,12 +132,17 @@ def _imports(path: Path) -> Iterator[tuple[str, int]]:
 
 
 def test_given_the_built_code_when_it_imports_then_only_the_layer_the_runtime_or_stdlib_has_it(
-        build: Path, site: Path) -> None:
+    build: Path, site: Path
+) -> None:
     available = RUNTIME_PROVIDED | set(sys.stdlib_module_names) | {"keywatch", "__future__"}
     available |= {p.name.removesuffix(".py") for p in site.iterdir()}
     modules = [*site.joinpath("keywatch").rglob("*.py"), *(build / name / "app.py" for name in FUNCTIONS)]
-    missing = [f"{m.relative_to(build)}:{line} imports {name}"
-               for m in modules for name, line in _imports(m) if name not in available]
+    missing = [
+        f"{m.relative_to(build)}:{line} imports {name}"
+        for m in modules
+        for name, line in _imports(m)
+        if name not in available
+    ]
     assert not missing, "these imports would fail in Lambda:\n" + "\n".join(missing)
 
 
@@ -118,8 +155,11 @@ def test_given_the_layer_pins_when_compared_with_pyproject_then_each_is_within_i
         pytest.fail("Python 3.11 or newer is needed (tomllib)")
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     ranges = {Requirement(r).name.lower().replace("_", "-"): Requirement(r).specifier for r in project}
-    pins = [Requirement(line) for line in (ROOT / "layers" / "requirements.txt").read_text().splitlines()
-            if line.strip() and not line.startswith("#")]
+    pins = [
+        Requirement(line)
+        for line in (ROOT / "layers" / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     assert all(re.fullmatch(r"==[\w.]+", str(p.specifier)) for p in pins), "pin every layer requirement (==)"
     for pin in pins:
         name = pin.name.lower().replace("_", "-")

@@ -33,14 +33,15 @@ def test_given_the_member_template_when_sam_validate_lints_it_then_it_is_valid()
 @pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: p.name)
 def test_given_a_template_when_checkov_scans_it_then_no_check_fails(path: Path) -> None:
     # --skip-download: no call to the Prisma Cloud API (CI has no network but the package registries)
-    result = run([checkov(), "-f", str(path), "--framework", "cloudformation", "--skip-download",
-                  "--output", "json"])
+    result = run([checkov(), "-f", str(path), "--framework", "cloudformation", "--skip-download", "--output", "json"])
     assert result.stdout.strip(), explain(result)
     report = json.loads(result.stdout)
     report = report[0] if isinstance(report, list) else report
     summary = report.get("summary", {})
-    failed = [f"{c['check_id']} {c['resource']}: {c['check_name']}"
-              for c in report.get("results", {}).get("failed_checks", [])]
+    failed = [
+        f"{c['check_id']} {c['resource']}: {c['check_name']}"
+        for c in report.get("results", {}).get("failed_checks", [])
+    ]
     assert not failed, "checkov failed checks:\n" + "\n".join(failed)
     assert summary.get("parsing_errors", 0) == 0, explain(result)
     assert summary.get("passed", 0) > 0, f"checkov checked nothing in {path.name}: {summary}"
@@ -50,8 +51,11 @@ def test_given_a_template_when_checkov_scans_it_then_no_check_fails(path: Path) 
 @pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: p.name)
 def test_given_a_checkov_skip_when_it_is_declared_then_it_names_a_check_and_says_why(path: Path) -> None:
     template = load(path)
-    skips = [(name, skip) for name, res in template["Resources"].items()
-             for skip in (res.get("Metadata", {}).get("checkov", {}).get("skip") or [])]
+    skips = [
+        (name, skip)
+        for name, res in template["Resources"].items()
+        for skip in (res.get("Metadata", {}).get("checkov", {}).get("skip") or [])
+    ]
     for name, skip in skips:
         assert str(skip.get("id", "")).startswith("CKV"), f"{name}: a skip names no check: {skip}"
         assert len(str(skip.get("comment", ""))) >= 40, f"{name}: skip {skip.get('id')} does not say why"

@@ -22,9 +22,11 @@ NOT_ROUTED = {"12_disable_key_failed.json"}  # a failed call changes nothing
 def matchers(template: dict[str, Any]) -> dict[str, Any]:
     from moto.events.models import EventPattern
 
-    return {name: EventPattern.load(json.dumps(rule["Properties"]["EventPattern"]))
-            for name, rule in resources(template, "AWS::Events::Rule").items()
-            if "EventPattern" in rule["Properties"]}
+    return {
+        name: EventPattern.load(json.dumps(rule["Properties"]["EventPattern"]))
+        for name, rule in resources(template, "AWS::Events::Rule").items()
+        if "EventPattern" in rule["Properties"]
+    }
 
 
 def routed_by(template: dict[str, Any], event: dict[str, Any]) -> list[str]:
@@ -47,7 +49,8 @@ def native(detail_type: str) -> dict[str, Any]:
 
 
 def test_given_the_template_when_its_rules_are_read_then_the_kms_rules_and_the_schedule_are_there(
-        template: dict[str, Any]) -> None:
+    template: dict[str, Any],
+) -> None:
     rules = resources(template, "AWS::Events::Rule")
     assert {"KmsApiCallsRule", "KmsNativeEventsRule", "SweepScheduleRule"} <= set(rules)
     assert rules["SweepScheduleRule"]["Properties"]["ScheduleExpression"] == {"Ref": "SweepSchedule"}
@@ -55,7 +58,8 @@ def test_given_the_template_when_its_rules_are_read_then_the_kms_rules_and_the_s
 
 @pytest.mark.parametrize("path", EVENTS, ids=lambda p: p.stem)
 def test_given_a_sample_event_when_eventbridge_matches_it_then_it_reaches_keywatch_unless_the_call_failed(
-        template: dict[str, Any], path: Path) -> None:
+    template: dict[str, Any], path: Path
+) -> None:
     event = json.loads(path.read_text())
     rules = routed_by(template, event)
     if path.name in NOT_ROUTED:
@@ -65,29 +69,48 @@ def test_given_a_sample_event_when_eventbridge_matches_it_then_it_reaches_keywat
         assert default_bus, f"{path.name} is routed by no rule on the default bus"
 
 
-@pytest.mark.parametrize("name", ["Encrypt", "Decrypt", "GenerateDataKey", "CreateKey", "CreateGrant",
-                                  "TagResource", "UntagResource", "CreateAlias", "DeleteAlias",
-                                  "EnableKeyRotation", "DescribeKey", "ListGrants", "ReplicateKey"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Encrypt",
+        "Decrypt",
+        "GenerateDataKey",
+        "CreateKey",
+        "CreateGrant",
+        "TagResource",
+        "UntagResource",
+        "CreateAlias",
+        "DeleteAlias",
+        "EnableKeyRotation",
+        "DescribeKey",
+        "ListGrants",
+        "ReplicateKey",
+    ],
+)
 def test_given_an_unwatched_kms_call_when_eventbridge_matches_it_then_no_rule_routes_it(
-        template: dict[str, Any], name: str) -> None:
+    template: dict[str, Any], name: str
+) -> None:
     assert routed_by(template, cloudtrail_call(name)) == []
 
 
 @pytest.mark.parametrize("error", ["AccessDenied", "KMSInvalidStateException", "NotFoundException"])
 def test_given_a_watched_call_that_failed_when_eventbridge_matches_it_then_no_rule_routes_it(
-        template: dict[str, Any], error: str) -> None:
+    template: dict[str, Any], error: str
+) -> None:
     for name in ("DisableKey", "ScheduleKeyDeletion", "RetireGrant", "PutKeyPolicy"):
         event = cloudtrail_call(name, errorCode=error, errorMessage="denied")
         assert routed_by(template, event) == [], f"failed {name} ({error}) is routed"
 
 
 def test_given_the_kms_key_rotation_event_when_eventbridge_matches_it_then_no_rule_routes_it(
-        template: dict[str, Any]) -> None:
+    template: dict[str, Any],
+) -> None:
     assert routed_by(template, native("KMS CMK Rotation")) == []
 
 
 def test_given_a_watched_call_from_another_service_when_eventbridge_matches_it_then_no_rule_routes_it(
-        template: dict[str, Any]) -> None:
+    template: dict[str, Any],
+) -> None:
     event = cloudtrail_call("DisableKey", eventSource="cloudhsm.amazonaws.com")
     assert routed_by(template, event) == []
     spoofed = cloudtrail_call("DisableKey")
@@ -96,7 +119,8 @@ def test_given_a_watched_call_from_another_service_when_eventbridge_matches_it_t
 
 
 def test_given_the_rules_when_compared_with_the_parser_then_they_watch_exactly_the_calls_it_understands(
-        template: dict[str, Any]) -> None:
+    template: dict[str, Any],
+) -> None:
     from keywatch.parse import NATIVE_EVENTS, WATCHED_CALLS
 
     for name, rule in resources(template, "AWS::Events::Rule").items():
@@ -111,12 +135,17 @@ def test_given_the_rules_when_compared_with_the_parser_then_they_watch_exactly_t
 
 
 def test_given_the_member_template_when_it_forwards_events_then_it_uses_the_central_patterns(
-        template: dict[str, Any], member_template: dict[str, Any]) -> None:
-    central = sorted(json.dumps(r["Properties"]["EventPattern"], sort_keys=True)
-                     for r in resources(template, "AWS::Events::Rule").values()
-                     if "EventPattern" in r["Properties"] and not r["Properties"].get("EventBusName"))
-    member = sorted(json.dumps(r["Properties"]["EventPattern"], sort_keys=True)
-                    for r in resources(member_template, "AWS::Events::Rule").values())
+    template: dict[str, Any], member_template: dict[str, Any]
+) -> None:
+    central = sorted(
+        json.dumps(r["Properties"]["EventPattern"], sort_keys=True)
+        for r in resources(template, "AWS::Events::Rule").values()
+        if "EventPattern" in r["Properties"] and not r["Properties"].get("EventBusName")
+    )
+    member = sorted(
+        json.dumps(r["Properties"]["EventPattern"], sort_keys=True)
+        for r in resources(member_template, "AWS::Events::Rule").values()
+    )
     assert member == central
 
 

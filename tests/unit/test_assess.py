@@ -16,21 +16,41 @@ KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{KEY_ID}"
 OTHER_ID = "0987dcba-09fe-87dc-65ba-ab0987654321"
 OTHER_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{OTHER_ID}"
 EFS = "elasticfilesystem.amazonaws.com"
-ALICE = Actor(type="AssumedRole", arn=f"arn:aws:sts::{ACCOUNT}:assumed-role/Admin/alice",
-              role_arn=f"arn:aws:iam::{ACCOUNT}:role/Admin", source_ip="203.0.113.24", user_agent="aws-cli/2")
+ALICE = Actor(
+    type="AssumedRole",
+    arn=f"arn:aws:sts::{ACCOUNT}:assumed-role/Admin/alice",
+    role_arn=f"arn:aws:iam::{ACCOUNT}:role/Admin",
+    source_ip="203.0.113.24",
+    user_agent="aws-cli/2",
+)
 
 
 def key_event(name: str, **fields: Any) -> KeyEvent:
-    values: dict[str, Any] = {"event_id": f"id-{name}", "event_name": name, "kind": "cloudtrail",
-                              "key_arn": KEY_ARN, "account": ACCOUNT, "region": REGION, "actor": ALICE}
+    values: dict[str, Any] = {
+        "event_id": f"id-{name}",
+        "event_name": name,
+        "kind": "cloudtrail",
+        "key_arn": KEY_ARN,
+        "account": ACCOUNT,
+        "region": REGION,
+        "actor": ALICE,
+    }
     values.update(fields)
     return KeyEvent(**values)
 
 
-def fs(name: str, kms_key_id: str | None = KEY_ARN, account: str = ACCOUNT, region: str = REGION,
-       encrypted: bool = True) -> FileSystem:
-    return FileSystem(file_system_id=f"fs-{name.encode().hex()[:17]:0<17}", name=name, account=account,
-                      region=region, kms_key_id=kms_key_id, encrypted=encrypted, mount_targets=1)
+def fs(
+    name: str, kms_key_id: str | None = KEY_ARN, account: str = ACCOUNT, region: str = REGION, encrypted: bool = True
+) -> FileSystem:
+    return FileSystem(
+        file_system_id=f"fs-{name.encode().hex()[:17]:0<17}",
+        name=name,
+        account=account,
+        region=region,
+        kms_key_id=kms_key_id,
+        encrypted=encrypted,
+        mount_targets=1,
+    )
 
 
 ONE = [fs("app-shared")]
@@ -53,9 +73,22 @@ def test_given_an_unwatched_event_when_prefiltered_then_ignored(name: str) -> No
     assert name in verdict.reason
 
 
-@pytest.mark.parametrize("name", ["DisableKey", "EnableKey", "ScheduleKeyDeletion", "CancelKeyDeletion", "RetireGrant",
-                                  "RevokeGrant", "DeleteImportedKeyMaterial", "ImportKeyMaterial", "PutKeyPolicy",
-                                  "KMS CMK Deletion", "KMS Imported Key Material Expiration"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "DisableKey",
+        "EnableKey",
+        "ScheduleKeyDeletion",
+        "CancelKeyDeletion",
+        "RetireGrant",
+        "RevokeGrant",
+        "DeleteImportedKeyMaterial",
+        "ImportKeyMaterial",
+        "PutKeyPolicy",
+        "KMS CMK Deletion",
+        "KMS Imported Key Material Expiration",
+    ],
+)
 def test_given_a_watched_event_by_a_person_when_prefiltered_then_it_goes_on_to_the_estate(name: str) -> None:
     assert prefilter(key_event(name)) is None
 
@@ -75,8 +108,7 @@ def test_given_efs_as_the_source_ip_address_when_a_grant_is_retired_then_ignored
 
 def test_given_a_user_whose_user_agent_claims_to_be_efs_when_a_grant_is_retired_then_it_is_not_ignored() -> None:
     # userAgent is whatever the caller sends; only invokedBy / sourceIPAddress are written by AWS
-    spoof = Actor(type="IAMUser", arn=f"arn:aws:iam::{ACCOUNT}:user/mallory", source_ip="198.51.100.66",
-                  user_agent=EFS)
+    spoof = Actor(type="IAMUser", arn=f"arn:aws:iam::{ACCOUNT}:user/mallory", source_ip="198.51.100.66", user_agent=EFS)
     assert prefilter(key_event("RetireGrant", actor=spoof)) is None
 
 
@@ -89,14 +121,20 @@ def test_given_an_event_that_names_no_key_when_prefiltered_then_ignored() -> Non
     assert verdict is not None and verdict.outcome == Outcome.IGNORED
 
 
-@pytest.mark.parametrize("own", [
-    "keywatch-remediate",  # a bare role name, as KEYWATCH_WRITE_ROLE holds it
-    f"arn:aws:iam::{ACCOUNT}:role/keywatch-remediate",  # the role ARN
-    "KEYWATCH-REMEDIATE",  # any case
-])
+@pytest.mark.parametrize(
+    "own",
+    [
+        "keywatch-remediate",  # a bare role name, as KEYWATCH_WRITE_ROLE holds it
+        f"arn:aws:iam::{ACCOUNT}:role/keywatch-remediate",  # the role ARN
+        "KEYWATCH-REMEDIATE",  # any case
+    ],
+)
 def test_given_keywatch_own_role_made_the_call_when_prefiltered_then_ignored(own: str) -> None:
-    actor = Actor(type="AssumedRole", arn=f"arn:aws:sts::{ACCOUNT}:assumed-role/keywatch-remediate/keywatch",
-                  role_arn=f"arn:aws:iam::{ACCOUNT}:role/keywatch-remediate")
+    actor = Actor(
+        type="AssumedRole",
+        arn=f"arn:aws:sts::{ACCOUNT}:assumed-role/keywatch-remediate/keywatch",
+        role_arn=f"arn:aws:iam::{ACCOUNT}:role/keywatch-remediate",
+    )
     verdict = prefilter(key_event("CancelKeyDeletion", actor=actor), [own])
     assert verdict is not None and verdict.outcome == Outcome.IGNORED
     assert "own" in verdict.reason
@@ -118,25 +156,29 @@ def test_given_no_own_roles_when_matched_then_nothing_is_keywatch() -> None:
 # --- decide: every key state -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("state", "event_name", "outcome", "severity"), [
-    (DELETED, "KMS CMK Deletion", Outcome.ALERT, Severity.CRITICAL),
-    ("PendingDeletion", "ScheduleKeyDeletion", Outcome.ALERT, Severity.CRITICAL),
-    ("PendingReplicaDeletion", "ScheduleKeyDeletion", Outcome.ALERT, Severity.CRITICAL),
-    ("PendingImport", "DeleteImportedKeyMaterial", Outcome.ALERT, Severity.CRITICAL),
-    ("PendingImport", "KMS Imported Key Material Expiration", Outcome.ALERT, Severity.CRITICAL),
-    ("Disabled", "DisableKey", Outcome.ALERT, Severity.HIGH),
-    ("Unavailable", "DisableKey", Outcome.ALERT, Severity.HIGH),
-    ("Disabled", "CancelKeyDeletion", Outcome.ALERT, Severity.HIGH),  # cancelling leaves the key Disabled
-    ("Enabled", "EnableKey", Outcome.RESOLVED, Severity.INFO),
-    ("Enabled", "ImportKeyMaterial", Outcome.RESOLVED, Severity.INFO),
-    ("Enabled", "RetireGrant", Outcome.ALERT, Severity.HIGH),
-    ("Enabled", "RevokeGrant", Outcome.ALERT, Severity.HIGH),
-    ("Enabled", "DisableKey", Outcome.IGNORED, None),  # re-enabled before keywatch looked
-    ("Enabled", "PutKeyPolicy", Outcome.IGNORED, None),
-    ("Enabled", "KMS CMK Deletion", Outcome.IGNORED, None),
-])
+@pytest.mark.parametrize(
+    ("state", "event_name", "outcome", "severity"),
+    [
+        (DELETED, "KMS CMK Deletion", Outcome.ALERT, Severity.CRITICAL),
+        ("PendingDeletion", "ScheduleKeyDeletion", Outcome.ALERT, Severity.CRITICAL),
+        ("PendingReplicaDeletion", "ScheduleKeyDeletion", Outcome.ALERT, Severity.CRITICAL),
+        ("PendingImport", "DeleteImportedKeyMaterial", Outcome.ALERT, Severity.CRITICAL),
+        ("PendingImport", "KMS Imported Key Material Expiration", Outcome.ALERT, Severity.CRITICAL),
+        ("Disabled", "DisableKey", Outcome.ALERT, Severity.HIGH),
+        ("Unavailable", "DisableKey", Outcome.ALERT, Severity.HIGH),
+        ("Disabled", "CancelKeyDeletion", Outcome.ALERT, Severity.HIGH),  # cancelling leaves the key Disabled
+        ("Enabled", "EnableKey", Outcome.RESOLVED, Severity.INFO),
+        ("Enabled", "ImportKeyMaterial", Outcome.RESOLVED, Severity.INFO),
+        ("Enabled", "RetireGrant", Outcome.ALERT, Severity.HIGH),
+        ("Enabled", "RevokeGrant", Outcome.ALERT, Severity.HIGH),
+        ("Enabled", "DisableKey", Outcome.IGNORED, None),  # re-enabled before keywatch looked
+        ("Enabled", "PutKeyPolicy", Outcome.IGNORED, None),
+        ("Enabled", "KMS CMK Deletion", Outcome.IGNORED, None),
+    ],
+)
 def test_given_a_key_state_when_decided_then_outcome_and_severity_follow_design_section_3(
-        state: str, event_name: str, outcome: Outcome, severity: Severity | None) -> None:
+    state: str, event_name: str, outcome: Outcome, severity: Severity | None
+) -> None:
     verdict = decide(key_event(event_name), state, ONE)
     assert (verdict.outcome, verdict.severity) == (outcome, severity)
     assert verdict.reason.endswith(".")
@@ -149,10 +191,13 @@ def test_given_cancel_key_deletion_leaving_the_key_disabled_when_decided_then_hi
 
 
 @pytest.mark.parametrize("event_name", ["EnableKey", "ImportKeyMaterial"])
-@pytest.mark.parametrize(("state", "severity"), [("Disabled", Severity.HIGH), ("PendingDeletion", Severity.CRITICAL),
-                                                 ("PendingImport", Severity.CRITICAL)])
+@pytest.mark.parametrize(
+    ("state", "severity"),
+    [("Disabled", Severity.HIGH), ("PendingDeletion", Severity.CRITICAL), ("PendingImport", Severity.CRITICAL)],
+)
 def test_given_a_recovery_event_but_the_key_still_unusable_when_decided_then_still_an_alert(
-        event_name: str, state: str, severity: Severity) -> None:
+    event_name: str, state: str, severity: Severity
+) -> None:
     verdict = decide(key_event(event_name), state, ONE)
     assert (verdict.outcome, verdict.severity) == (Outcome.ALERT, severity)
 
@@ -164,9 +209,16 @@ def test_given_a_user_taking_a_grant_on_an_enabled_key_when_decided_then_high_al
     assert ALICE.arn in verdict.reason
 
 
-@pytest.mark.parametrize(("state", "name"), [(DELETED, "KMS CMK Deletion"), ("Disabled", "DisableKey"),
-                                             ("PendingDeletion", "ScheduleKeyDeletion"), ("Enabled", "EnableKey"),
-                                             ("Enabled", "RevokeGrant")])
+@pytest.mark.parametrize(
+    ("state", "name"),
+    [
+        (DELETED, "KMS CMK Deletion"),
+        ("Disabled", "DisableKey"),
+        ("PendingDeletion", "ScheduleKeyDeletion"),
+        ("Enabled", "EnableKey"),
+        ("Enabled", "RevokeGrant"),
+    ],
+)
 def test_given_no_file_system_uses_the_key_when_decided_then_ignored_whatever_the_state(state: str, name: str) -> None:
     verdict = decide(key_event(name), state, [])
     assert (verdict.outcome, verdict.severity) == (Outcome.IGNORED, None)
@@ -200,14 +252,17 @@ def resolver(account: str, region: str, alias: str) -> str | None:
     return ALIASES.get((account, region, alias))
 
 
-@pytest.mark.parametrize("stored", [
-    KEY_ARN,
-    KEY_ID,
-    "alias/app",
-    f"arn:aws:kms:{REGION}:{ACCOUNT}:alias/app",
-    f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{KEY_ID.upper()}",  # upper-case key ID in the ARN
-    KEY_ID.upper(),
-])
+@pytest.mark.parametrize(
+    "stored",
+    [
+        KEY_ARN,
+        KEY_ID,
+        "alias/app",
+        f"arn:aws:kms:{REGION}:{ACCOUNT}:alias/app",
+        f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{KEY_ID.upper()}",  # upper-case key ID in the ARN
+        KEY_ID.upper(),
+    ],
+)
 def test_given_a_file_system_storing_the_key_in_any_form_when_mapped_then_it_uses_the_key(stored: str) -> None:
     found = file_systems_using(KEY_ARN, [fs("app", stored)], resolver)
     assert [f.name for f in found] == ["app"]

@@ -109,10 +109,15 @@ def test_given_a_bare_key_id_when_no_location_is_known_then_no_arn_can_be_formed
 # --- other partitions ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("partition", "region"), [
-    ("aws-cn", "cn-north-1"), ("aws-us-gov", "us-gov-west-1"), ("aws-iso", "us-iso-east-1"),
-    ("aws-iso-b", "us-isob-east-1"),
-])
+@pytest.mark.parametrize(
+    ("partition", "region"),
+    [
+        ("aws-cn", "cn-north-1"),
+        ("aws-us-gov", "us-gov-west-1"),
+        ("aws-iso", "us-iso-east-1"),
+        ("aws-iso-b", "us-isob-east-1"),
+    ],
+)
 def test_given_an_arn_in_another_partition_when_parsed_then_the_partition_is_kept(partition: str, region: str) -> None:
     arn = f"arn:{partition}:kms:{region}:{ACCOUNT}:key/{KEY_ID}"
     ref = KeyRef.parse(arn)
@@ -122,10 +127,18 @@ def test_given_an_arn_in_another_partition_when_parsed_then_the_partition_is_kep
     assert alias.arn == f"arn:{partition}:kms:{region}:{ACCOUNT}:alias/app"
 
 
-@pytest.mark.parametrize(("region", "partition"), [
-    ("us-east-1", "aws"), ("eu-west-1", "aws"), ("cn-north-1", "aws-cn"), ("cn-northwest-1", "aws-cn"),
-    ("us-gov-west-1", "aws-us-gov"), ("us-iso-east-1", "aws-iso"), ("us-isob-east-1", "aws-iso-b"),
-])
+@pytest.mark.parametrize(
+    ("region", "partition"),
+    [
+        ("us-east-1", "aws"),
+        ("eu-west-1", "aws"),
+        ("cn-north-1", "aws-cn"),
+        ("cn-northwest-1", "aws-cn"),
+        ("us-gov-west-1", "aws-us-gov"),
+        ("us-iso-east-1", "aws-iso"),
+        ("us-isob-east-1", "aws-iso-b"),
+    ],
+)
 def test_given_a_region_when_its_partition_is_asked_then_the_right_one_is_named(region: str, partition: str) -> None:
     assert partition_of(region) == partition
 
@@ -137,7 +150,8 @@ def test_given_a_bare_key_id_located_in_a_china_region_then_the_arn_is_in_the_aw
 
 def test_given_an_alias_name_located_in_govcloud_then_the_alias_arn_is_in_the_aws_us_gov_partition() -> None:
     assert KeyRef.parse("alias/app").located(ACCOUNT, "us-gov-east-1").arn == (
-        f"arn:aws-us-gov:kms:us-gov-east-1:{ACCOUNT}:alias/app")
+        f"arn:aws-us-gov:kms:us-gov-east-1:{ACCOUNT}:alias/app"
+    )
 
 
 # --- helpers ------------------------------------------------------------------------------------------
@@ -166,26 +180,29 @@ def test_given_a_key_arn_when_a_console_url_is_made_then_it_opens_the_key_in_its
 # --- invalid input ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text", [
-    "",
-    "   ",
-    "not-a-key",
-    "1234abcd-12ab-34cd-56ef-1234567890a",  # one hex digit short
-    "1234abcd-12ab-34cd-56ef-1234567890abcd",  # too long
-    "1234abcz-12ab-34cd-56ef-1234567890ab",  # not hex
-    "mrk-1234",  # multi-Region prefix, too short
-    "alias/",  # empty alias name
-    "alias/has space",
-    "alias/a.b",  # dots are not allowed in alias names
-    "app",  # alias name without its prefix
-    f"arn:aws:kms:{REGION}:1111:key/{KEY_ID}",  # short account
-    f"arn:aws:kms:{REGION}:{ACCOUNT}:key/alias/app",  # an alias where a key ID belongs
-    f"arn:aws:kms:{REGION}:{ACCOUNT}:key/not-a-uuid",
-    f"arn:aws:kms:{REGION}:{ACCOUNT}:alias/a.b",  # alias ARN with a character alias names can't hold
-    f"arn:aws:kms:{REGION}:{ACCOUNT}:grant/{KEY_ID}",
-    f"arn:aws:s3:::{KEY_ID}",
-    f"arn:aws:kms:{REGION}:{ACCOUNT}:key/",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   ",
+        "not-a-key",
+        "1234abcd-12ab-34cd-56ef-1234567890a",  # one hex digit short
+        "1234abcd-12ab-34cd-56ef-1234567890abcd",  # too long
+        "1234abcz-12ab-34cd-56ef-1234567890ab",  # not hex
+        "mrk-1234",  # multi-Region prefix, too short
+        "alias/",  # empty alias name
+        "alias/has space",
+        "alias/a.b",  # dots are not allowed in alias names
+        "app",  # alias name without its prefix
+        f"arn:aws:kms:{REGION}:1111:key/{KEY_ID}",  # short account
+        f"arn:aws:kms:{REGION}:{ACCOUNT}:key/alias/app",  # an alias where a key ID belongs
+        f"arn:aws:kms:{REGION}:{ACCOUNT}:key/not-a-uuid",
+        f"arn:aws:kms:{REGION}:{ACCOUNT}:alias/a.b",  # alias ARN with a character alias names can't hold
+        f"arn:aws:kms:{REGION}:{ACCOUNT}:grant/{KEY_ID}",
+        f"arn:aws:s3:::{KEY_ID}",
+        f"arn:aws:kms:{REGION}:{ACCOUNT}:key/",
+    ],
+)
 def test_given_text_that_names_no_key_when_parsed_then_invalid_key_identifier(text: str) -> None:
     with pytest.raises(InvalidKeyIdentifier):
         KeyRef.parse(text)

@@ -23,16 +23,26 @@ def as_role(name: str, event_name: str, account: str = "444455556666") -> dict:
     event = copy.deepcopy(envelope)
     event["detail"]["eventName"] = event_name
     event["detail"]["userIdentity"] = {
-        "type": "AssumedRole", "principalId": "AROAEXAMPLE:mallory", "accountId": account,
+        "type": "AssumedRole",
+        "principalId": "AROAEXAMPLE:mallory",
+        "accountId": account,
         "arn": f"arn:aws:sts::{account}:assumed-role/{name}/mallory",
-        "sessionContext": {"sessionIssuer": {"type": "Role", "arn": f"arn:aws:iam::{account}:role/{name}",
-                                             "accountId": account, "userName": name}},
+        "sessionContext": {
+            "sessionIssuer": {
+                "type": "Role",
+                "arn": f"arn:aws:iam::{account}:role/{name}",
+                "accountId": account,
+                "userName": name,
+            }
+        },
     }
     return event
 
 
-@pytest.mark.parametrize("event_name", ["ScheduleKeyDeletion", "DisableKey", "RevokeGrant", "RetireGrant",
-                                        "DeleteImportedKeyMaterial", "PutKeyPolicy"])
+@pytest.mark.parametrize(
+    "event_name",
+    ["ScheduleKeyDeletion", "DisableKey", "RevokeGrant", "RetireGrant", "DeleteImportedKeyMaterial", "PutKeyPolicy"],
+)
 @pytest.mark.parametrize("account", ["444455556666", "111122223333"])
 def test_impostor_role_does_not_hide_a_breaking_call(event_name: str, account: str) -> None:
     event = parse.parse_event(as_role("keywatch-remediate", event_name, account))

@@ -47,15 +47,31 @@ def cloudtrail(event_name: str, **detail: Any) -> dict[str, Any]:
         "recipientAccountId": ACCOUNT,
     }
     record.update(detail)
-    return {"version": "0", "id": f"envelope-{event_name}", "detail-type": "AWS API Call via CloudTrail",
-            "source": "aws.kms", "account": ACCOUNT, "time": "2027-03-01T08:00:01Z", "region": REGION,
-            "resources": [], "detail": record}
+    return {
+        "version": "0",
+        "id": f"envelope-{event_name}",
+        "detail-type": "AWS API Call via CloudTrail",
+        "source": "aws.kms",
+        "account": ACCOUNT,
+        "time": "2027-03-01T08:00:01Z",
+        "region": REGION,
+        "resources": [],
+        "detail": record,
+    }
 
 
 def native(detail_type: str, key_id: str, resources: list[str], **envelope: Any) -> dict[str, Any]:
-    raw = {"version": "0", "id": f"native-{key_id}", "detail-type": detail_type, "source": "aws.kms",
-           "account": ACCOUNT, "time": "2027-03-02T00:00:00Z", "region": REGION, "resources": resources,
-           "detail": {"key-id": key_id}}
+    raw = {
+        "version": "0",
+        "id": f"native-{key_id}",
+        "detail-type": detail_type,
+        "source": "aws.kms",
+        "account": ACCOUNT,
+        "time": "2027-03-02T00:00:00Z",
+        "region": REGION,
+        "resources": resources,
+        "detail": {"key-id": key_id},
+    }
     raw.update(envelope)
     return raw
 
@@ -78,8 +94,12 @@ SAMPLES = {
     "put_key_policy": ("PutKeyPolicy", "cloudtrail", APP_ARN, None),
     "disable_key_failed": ("DisableKey", "cloudtrail", APP_ARN, None),
     "kms_cmk_deletion": ("KMS CMK Deletion", "native", LEGACY_ARN, "Deleted"),
-    "kms_imported_key_material_expiration": ("KMS Imported Key Material Expiration", "native", IMPORTED_ARN,
-                                             "PendingImport"),
+    "kms_imported_key_material_expiration": (
+        "KMS Imported Key Material Expiration",
+        "native",
+        IMPORTED_ARN,
+        "PendingImport",
+    ),
     "disable_unused_key": ("DisableKey", "cloudtrail", UNUSED_ARN, "Disabled"),
 }
 
@@ -142,10 +162,15 @@ def test_given_cancel_key_deletion_when_parsed_then_the_key_is_reported_disabled
 # --- RetireGrant with requestParameters null --------------------------------------------------------
 
 
-def test_given_retire_grant_with_null_request_parameters_when_parsed_then_key_from_resources_and_grant_from_extra(
-) -> None:
-    raw = cloudtrail("RetireGrant", requestParameters=None, additionalEventData={"grantId": "g-123"},
-                     resources=[{"accountId": ACCOUNT, "type": "AWS::KMS::Key", "ARN": BILLING_ARN}])
+def test_given_retire_grant_with_null_request_parameters_when_parsed_then_key_from_resources_and_grant_from_extra() -> (
+    None
+):
+    raw = cloudtrail(
+        "RetireGrant",
+        requestParameters=None,
+        additionalEventData={"grantId": "g-123"},
+        resources=[{"accountId": ACCOUNT, "type": "AWS::KMS::Key", "ARN": BILLING_ARN}],
+    )
     event = parse_event(raw)
     assert event.key_arn == BILLING_ARN
     assert event.grant_id == "g-123"
@@ -167,9 +192,15 @@ def test_given_retire_grant_with_no_key_anywhere_when_parsed_then_it_parses_with
 
 
 def test_given_a_resources_entry_of_another_type_when_parsed_then_only_the_kms_key_counts() -> None:
-    raw = cloudtrail("RetireGrant", requestParameters=None, additionalEventData={"grantId": "g-2"}, resources=[
-        {"accountId": ACCOUNT, "type": "AWS::IAM::Role", "ARN": f"arn:aws:iam::{ACCOUNT}:role/app"},
-        {"accountId": ACCOUNT, "type": "AWS::KMS::Key", "ARN": BILLING_ARN}])
+    raw = cloudtrail(
+        "RetireGrant",
+        requestParameters=None,
+        additionalEventData={"grantId": "g-2"},
+        resources=[
+            {"accountId": ACCOUNT, "type": "AWS::IAM::Role", "ARN": f"arn:aws:iam::{ACCOUNT}:role/app"},
+            {"accountId": ACCOUNT, "type": "AWS::KMS::Key", "ARN": BILLING_ARN},
+        ],
+    )
     assert parse_event(raw).key_arn == BILLING_ARN
 
 
@@ -184,23 +215,30 @@ def test_given_the_sample_schedule_key_deletion_when_parsed_then_the_am_deletion
     assert event.pending_window_days == 30
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("Apr 12, 2021 18:58:30 PM", datetime(2021, 4, 12, 18, 58, 30, tzinfo=UTC)),  # 24-hour clock, stray PM
-    ("Dec 28, 2026 10:02:11 AM", datetime(2026, 12, 28, 10, 2, 11, tzinfo=UTC)),
-    ("Apr 12, 2021 6:58:30 PM", datetime(2021, 4, 12, 18, 58, 30, tzinfo=UTC)),  # a real 12-hour clock
-    ("Apr 12, 2021 12:05:00 AM", datetime(2021, 4, 12, 0, 5, 0, tzinfo=UTC)),  # midnight
-    ("Apr 12, 2021 12:05:00 PM", datetime(2021, 4, 12, 12, 5, 0, tzinfo=UTC)),  # noon
-    ("Apr 12, 2021, 6:58:30\u202fPM", datetime(2021, 4, 12, 18, 58, 30, tzinfo=UTC)),  # newer Java formatting
-    ("September 3, 2021 1:00:00 AM", datetime(2021, 9, 3, 1, 0, 0, tzinfo=UTC)),
-    ("2021-04-12T18:58:30Z", datetime(2021, 4, 12, 18, 58, 30, tzinfo=UTC)),
-    ("2021-04-12T18:58:30", datetime(2021, 4, 12, 18, 58, 30, tzinfo=UTC)),
-    (1618253910, datetime(2021, 4, 12, 18, 58, 30, tzinfo=UTC)),  # epoch seconds
-    (1618253910000, datetime(2021, 4, 12, 18, 58, 30, tzinfo=UTC)),  # epoch milliseconds
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Apr 12, 2021 18:58:30 PM", datetime(2021, 4, 12, 18, 58, 30, tzinfo=UTC)),  # 24-hour clock, stray PM
+        ("Dec 28, 2026 10:02:11 AM", datetime(2026, 12, 28, 10, 2, 11, tzinfo=UTC)),
+        ("Apr 12, 2021 6:58:30 PM", datetime(2021, 4, 12, 18, 58, 30, tzinfo=UTC)),  # a real 12-hour clock
+        ("Apr 12, 2021 12:05:00 AM", datetime(2021, 4, 12, 0, 5, 0, tzinfo=UTC)),  # midnight
+        ("Apr 12, 2021 12:05:00 PM", datetime(2021, 4, 12, 12, 5, 0, tzinfo=UTC)),  # noon
+        ("Apr 12, 2021, 6:58:30\u202fPM", datetime(2021, 4, 12, 18, 58, 30, tzinfo=UTC)),  # newer Java formatting
+        ("September 3, 2021 1:00:00 AM", datetime(2021, 9, 3, 1, 0, 0, tzinfo=UTC)),
+        ("2021-04-12T18:58:30Z", datetime(2021, 4, 12, 18, 58, 30, tzinfo=UTC)),
+        ("2021-04-12T18:58:30", datetime(2021, 4, 12, 18, 58, 30, tzinfo=UTC)),
+        (1618253910, datetime(2021, 4, 12, 18, 58, 30, tzinfo=UTC)),  # epoch seconds
+        (1618253910000, datetime(2021, 4, 12, 18, 58, 30, tzinfo=UTC)),  # epoch milliseconds
+    ],
+)
 def test_given_a_deletion_date_in_a_known_shape_when_parsed_then_it_is_the_right_utc_moment(
-        text: Any, expected: datetime) -> None:
-    raw = cloudtrail("ScheduleKeyDeletion", requestParameters={"keyId": APP_ID, "pendingWindowInDays": 7},
-                     responseElements={"keyId": APP_ARN, "keyState": "PendingDeletion", "deletionDate": text})
+    text: Any, expected: datetime
+) -> None:
+    raw = cloudtrail(
+        "ScheduleKeyDeletion",
+        requestParameters={"keyId": APP_ID, "pendingWindowInDays": 7},
+        responseElements={"keyId": APP_ARN, "keyState": "PendingDeletion", "deletionDate": text},
+    )
     event = parse_event(raw)
     assert event.deletion_date == expected
     assert event.pending_window_days == 7
@@ -208,8 +246,11 @@ def test_given_a_deletion_date_in_a_known_shape_when_parsed_then_it_is_the_right
 
 @pytest.mark.parametrize("text", ["sometime next month", "Feb 30, 2021 1:00:00 AM", "Foo 12, 2021 1:00:00 AM"])
 def test_given_an_unreadable_deletion_date_when_parsed_then_the_event_still_parses_without_it(text: str) -> None:
-    raw = cloudtrail("ScheduleKeyDeletion", requestParameters={"keyId": APP_ID, "pendingWindowInDays": 7},
-                     responseElements={"keyId": APP_ARN, "keyState": "PendingDeletion", "deletionDate": text})
+    raw = cloudtrail(
+        "ScheduleKeyDeletion",
+        requestParameters={"keyId": APP_ID, "pendingWindowInDays": 7},
+        responseElements={"keyId": APP_ARN, "keyState": "PendingDeletion", "deletionDate": text},
+    )
     event = parse_event(raw)  # a lost deletion alert is worse than a missing date
     assert event.deletion_date is None
     assert (event.key_arn, event.reported_key_state) == (APP_ARN, "PendingDeletion")
@@ -221,8 +262,11 @@ def test_given_a_pending_window_as_text_when_parsed_then_it_is_a_number() -> Non
 
 
 def test_given_schedule_key_deletion_without_key_state_when_parsed_then_it_is_taken_as_pending_deletion() -> None:
-    raw = cloudtrail("ScheduleKeyDeletion", requestParameters={"keyId": APP_ID},
-                     responseElements={"keyId": APP_ARN, "deletionDate": "Apr 12, 2021 18:58:30 PM"})
+    raw = cloudtrail(
+        "ScheduleKeyDeletion",
+        requestParameters={"keyId": APP_ID},
+        responseElements={"keyId": APP_ARN, "deletionDate": "Apr 12, 2021 18:58:30 PM"},
+    )
     assert parse_event(raw).reported_key_state == "PendingDeletion"
 
 
@@ -240,15 +284,24 @@ def test_given_the_sample_whose_aws_region_differs_from_the_arn_when_parsed_then
 
 def test_given_a_bare_key_id_and_a_resource_arn_in_another_region_when_parsed_then_the_arn_wins() -> None:
     eu_arn = f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/{APP_ID}"
-    raw = cloudtrail("DisableKey", awsRegion="us-west-2", requestParameters={"keyId": APP_ID},
-                     resources=[{"accountId": ACCOUNT, "type": "AWS::KMS::Key", "ARN": eu_arn}])
+    raw = cloudtrail(
+        "DisableKey",
+        awsRegion="us-west-2",
+        requestParameters={"keyId": APP_ID},
+        resources=[{"accountId": ACCOUNT, "type": "AWS::KMS::Key", "ARN": eu_arn}],
+    )
     event = parse_event(raw)
     assert (event.key_arn, event.region, event.event_region) == (eu_arn, "eu-west-1", "us-west-2")
 
 
 def test_given_a_key_arn_only_in_response_elements_when_parsed_then_that_arn_is_used() -> None:
-    raw = cloudtrail("CancelKeyDeletion", awsRegion="us-west-2", requestParameters={"keyId": APP_ID},
-                     responseElements={"keyId": APP_ARN}, resources=None)
+    raw = cloudtrail(
+        "CancelKeyDeletion",
+        awsRegion="us-west-2",
+        requestParameters={"keyId": APP_ID},
+        responseElements={"keyId": APP_ARN},
+        resources=None,
+    )
     event = parse_event(raw)
     assert (event.key_arn, event.region) == (APP_ARN, REGION)
 
@@ -269,8 +322,12 @@ def test_given_a_multi_region_primary_with_replicas_when_deletion_scheduled_then
 def test_given_a_multi_region_replica_event_when_parsed_then_the_replica_arn_keeps_its_own_region() -> None:
     mrk = "mrk-1234abcd12ab34cd56ef1234567890ab"
     replica = f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/{mrk}"
-    raw = cloudtrail("DisableKey", awsRegion="eu-west-1", requestParameters={"keyId": mrk},
-                     resources=[{"accountId": ACCOUNT, "type": "AWS::KMS::Key", "ARN": replica}])
+    raw = cloudtrail(
+        "DisableKey",
+        awsRegion="eu-west-1",
+        requestParameters={"keyId": mrk},
+        resources=[{"accountId": ACCOUNT, "type": "AWS::KMS::Key", "ARN": replica}],
+    )
     event = parse_event(raw)
     assert (event.key_arn, event.region) == (replica, "eu-west-1")
 
@@ -286,8 +343,13 @@ def test_given_a_failed_call_when_parsed_then_error_code_and_message_are_kept_an
 
 
 def test_given_a_failed_call_naming_no_valid_key_when_parsed_then_it_still_parses() -> None:
-    raw = cloudtrail("ScheduleKeyDeletion", requestParameters={"keyId": "not-a-key", "pendingWindowInDays": 7},
-                     resources=None, errorCode="NotFoundException", errorMessage="Invalid keyId not-a-key")
+    raw = cloudtrail(
+        "ScheduleKeyDeletion",
+        requestParameters={"keyId": "not-a-key", "pendingWindowInDays": 7},
+        resources=None,
+        errorCode="NotFoundException",
+        errorMessage="Invalid keyId not-a-key",
+    )
     event = parse_event(raw)
     assert (event.error_code, event.key_arn) == ("NotFoundException", None)
 
@@ -310,7 +372,10 @@ def test_given_a_native_cmk_deletion_when_parsed_then_the_key_arn_comes_from_the
 def test_given_a_native_key_material_expiration_when_parsed_then_the_key_is_pending_import() -> None:
     event = parse_event(load_event("kms_imported_key_material_expiration"))
     assert (event.event_name, event.key_arn, event.reported_key_state) == (
-        "KMS Imported Key Material Expiration", IMPORTED_ARN, "PendingImport")
+        "KMS Imported Key Material Expiration",
+        IMPORTED_ARN,
+        "PendingImport",
+    )
 
 
 def test_given_a_native_event_in_another_account_when_parsed_then_account_and_region_come_from_the_arn() -> None:
@@ -319,8 +384,7 @@ def test_given_a_native_event_in_another_account_when_parsed_then_account_and_re
     assert (event.key_arn, event.account, event.region) == (arn, "444455556666", "eu-central-1")
 
 
-def test_given_a_native_event_with_no_resources_when_parsed_then_the_arn_is_formed_from_key_id_account_region(
-) -> None:
+def test_given_a_native_event_with_no_resources_when_parsed_then_the_arn_is_formed_from_key_id_account_region() -> None:
     event = parse_event(native("KMS CMK Deletion", APP_ID, []))
     assert event.key_arn == APP_ARN
 
@@ -347,10 +411,14 @@ def test_given_a_native_envelope_without_account_when_parsed_then_the_key_still_
     assert (event.key_arn, event.account) == (LEGACY_ARN, ACCOUNT)
 
 
-def test_given_a_bare_key_id_and_no_resources_when_parsed_then_the_arn_uses_recipient_account_and_aws_region(
-) -> None:
-    raw = cloudtrail("DisableKey", awsRegion="eu-west-1", requestParameters={"keyId": APP_ID}, resources=None,
-                     recipientAccountId="444455556666")
+def test_given_a_bare_key_id_and_no_resources_when_parsed_then_the_arn_uses_recipient_account_and_aws_region() -> None:
+    raw = cloudtrail(
+        "DisableKey",
+        awsRegion="eu-west-1",
+        requestParameters={"keyId": APP_ID},
+        resources=None,
+        recipientAccountId="444455556666",
+    )
     del raw["account"]
     event = parse_event(raw)
     assert event.key_arn == f"arn:aws:kms:eu-west-1:444455556666:key/{APP_ID}"
@@ -400,6 +468,7 @@ def _without(path: str) -> Any:
         for part in parents:
             node = node[part]
         del node[last]
+
     return mutate
 
 
@@ -410,28 +479,33 @@ def _set(path: str, value: Any) -> Any:
         for part in parents:
             node = node[part]
         node[last] = value
+
     return mutate
 
 
-@pytest.mark.parametrize(("mutate", "where"), [
-    (_without("detail"), "detail"),
-    (_without("detail-type"), "detail-type"),
-    (_without("id"), "id"),
-    (_without("source"), "source"),
-    (_without("time"), "time"),
-    (_set("detail", "DisableKey"), "detail"),
-    (_set("detail", None), "detail"),
-    (_set("time", "yesterday"), "time"),
-    (_set("resources", "arn"), "resources"),
-    (_without("detail.eventID"), "detail.eventID"),
-    (_without("detail.eventName"), "detail.eventName"),
-    (_set("detail.eventID", ""), "detail.eventID"),
-    (_set("detail.eventTime", "not a time"), "detail.eventTime"),
-    (_set("detail.requestParameters", "keyId=x"), "detail.requestParameters"),
-    (_set("detail.resources", {"ARN": APP_ARN}), "detail.resources"),
-])
+@pytest.mark.parametrize(
+    ("mutate", "where"),
+    [
+        (_without("detail"), "detail"),
+        (_without("detail-type"), "detail-type"),
+        (_without("id"), "id"),
+        (_without("source"), "source"),
+        (_without("time"), "time"),
+        (_set("detail", "DisableKey"), "detail"),
+        (_set("detail", None), "detail"),
+        (_set("time", "yesterday"), "time"),
+        (_set("resources", "arn"), "resources"),
+        (_without("detail.eventID"), "detail.eventID"),
+        (_without("detail.eventName"), "detail.eventName"),
+        (_set("detail.eventID", ""), "detail.eventID"),
+        (_set("detail.eventTime", "not a time"), "detail.eventTime"),
+        (_set("detail.requestParameters", "keyId=x"), "detail.requestParameters"),
+        (_set("detail.resources", {"ARN": APP_ARN}), "detail.resources"),
+    ],
+)
 def test_given_a_malformed_envelope_when_parsed_then_invalid_event_with_one_line_naming_the_field(
-        mutate: Any, where: str) -> None:
+    mutate: Any, where: str
+) -> None:
     raw = copy.deepcopy(load_event("disable_key"))
     mutate(raw)
     with pytest.raises(InvalidEvent) as caught:

@@ -68,8 +68,12 @@ class AwsClients:
     def _new_client(self, session: boto3.Session, service: str, region: str, credentials: dict[str, str]) -> Any:
         # One session for every account: its loaded service models are shared by all the clients.
         with self._lock:  # creating clients from one session is not thread-safe; using them is
-            client = session.client(service, region_name=region, config=self._config,  # type: ignore[call-overload]
-                                    **credentials)
+            client = session.client(
+                service,
+                region_name=region,
+                config=self._config,  # type: ignore[call-overload]
+                **credentials,
+            )
         client.meta.events.register("before-call.*.*", self._count)
         return client
 
@@ -95,12 +99,16 @@ class AwsClients:
                 self._sts = self._new_client(self._session, "sts", self.home_region, {})
             sts = self._sts
         try:
-            creds = sts.assume_role(RoleArn=role_arn, RoleSessionName="keywatch",
-                                    DurationSeconds=ROLE_SESSION_SECONDS)["Credentials"]
+            creds = sts.assume_role(RoleArn=role_arn, RoleSessionName="keywatch", DurationSeconds=ROLE_SESSION_SECONDS)[
+                "Credentials"
+            ]
         except (ClientError, BotoCoreError) as exc:
             raise AccountAccessError(f"cannot assume {role_arn}: {exc}") from exc
-        return {"aws_access_key_id": creds["AccessKeyId"], "aws_secret_access_key": creds["SecretAccessKey"],
-                "aws_session_token": creds["SessionToken"]}
+        return {
+            "aws_access_key_id": creds["AccessKeyId"],
+            "aws_secret_access_key": creds["SecretAccessKey"],
+            "aws_session_token": creds["SessionToken"],
+        }
 
     def client(self, service: str, account: str, region: str, purpose: Purpose = "read") -> Any:
         """A cached client. Other accounts are entered once per (account, purpose) and re-entered before

@@ -95,8 +95,12 @@ class MemoryDeliveries:
     def complete(self, event_id: str, channel: str, status: Final, detail: str) -> None:
         now = self._clock()
         with self._lock:
-            self.deliveries[(event_id, channel)] = {"status": status, "claimed_at": now, "at": _iso(now),
-                                                    "detail": detail}
+            self.deliveries[(event_id, channel)] = {
+                "status": status,
+                "claimed_at": now,
+                "at": _iso(now),
+                "detail": detail,
+            }
 
     def thread(self, key_arn: str) -> Thread | None:
         with self._lock:
@@ -139,8 +143,13 @@ class DynamoDeliveries:
         return {name: (value.get("S") if "S" in value else value.get("N")) for name, value in raw.items()}
 
     @needs("dynamodb:PutItem", scope="state")
-    def _put_if(self, item: dict[str, Any], condition: str, names: dict[str, str] | None = None,
-                values: dict[str, Any] | None = None) -> bool:
+    def _put_if(
+        self,
+        item: dict[str, Any],
+        condition: str,
+        names: dict[str, str] | None = None,
+        values: dict[str, Any] | None = None,
+    ) -> bool:
         args: dict[str, Any] = {"TableName": self.table_name, "Item": item, "ConditionExpression": condition}
         if names:
             args["ExpressionAttributeNames"] = names
@@ -152,7 +161,8 @@ class DynamoDeliveries:
     def _update(self, pk: str, sk: str, values: dict[str, Any]) -> None:
         names = {f"#{name}": name for name in values}
         self._db.update_item(
-            TableName=self.table_name, Key=self._key(pk, sk),
+            TableName=self.table_name,
+            Key=self._key(pk, sk),
             UpdateExpression="SET " + ", ".join(f"#{name} = :{name}" for name in values),
             ExpressionAttributeNames=names,
             ExpressionAttributeValues={f":{name}": value for name, value in values.items()},
@@ -168,16 +178,23 @@ class DynamoDeliveries:
         now = self._clock()
         pk = f"delivery#{event_id}"
         item = {
-            **self._key(pk, channel), "status": {"S": "pending"}, "claimed_at": {"N": str(int(now))},
-            "at": {"S": _iso(now)}, "expires_at": {"N": str(int(now) + DELIVERY_TTL_SECONDS)},
+            **self._key(pk, channel),
+            "status": {"S": "pending"},
+            "claimed_at": {"N": str(int(now))},
+            "at": {"S": _iso(now)},
+            "expires_at": {"N": str(int(now) + DELIVERY_TTL_SECONDS)},
         }
         granted = self._put_if(
             item,
             "attribute_not_exists(pk) OR #status IN (:failed, :skipped) "
             "OR (#status = :pending AND claimed_at < :stale)",
             names={"#status": "status"},
-            values={":failed": {"S": "failed"}, ":skipped": {"S": "skipped"}, ":pending": {"S": "pending"},
-                    ":stale": {"N": str(int(now) - STALE_CLAIM_SECONDS)}},
+            values={
+                ":failed": {"S": "failed"},
+                ":skipped": {"S": "skipped"},
+                ":pending": {"S": "pending"},
+                ":stale": {"N": str(int(now) - STALE_CLAIM_SECONDS)},
+            },
         )
         if granted:
             return Claim(True)
@@ -186,10 +203,16 @@ class DynamoDeliveries:
 
     def complete(self, event_id: str, channel: str, status: Final, detail: str) -> None:
         now = self._clock()
-        self._update(f"delivery#{event_id}", channel, {
-            "status": {"S": status}, "at": {"S": _iso(now)}, "claimed_at": {"N": str(int(now))},
-            "detail": {"S": detail[:1000] or "-"},
-        })
+        self._update(
+            f"delivery#{event_id}",
+            channel,
+            {
+                "status": {"S": status},
+                "at": {"S": _iso(now)},
+                "claimed_at": {"N": str(int(now))},
+                "detail": {"S": detail[:1000] or "-"},
+            },
+        )
 
     # --- threads ----------------------------------------------------------------------------------
 
@@ -202,8 +225,13 @@ class DynamoDeliveries:
     def save_thread(self, key_arn: str, thread: Thread) -> bool:
         """Remember the message that opened the key's incident. The first writer wins."""
         now = self._clock()
-        item = {**self._key(f"thread#{key_arn}", "slack"), "ts": {"S": thread.ts}, "channel": {"S": thread.channel},
-                "at": {"S": _iso(now)}, "expires_at": {"N": str(int(now) + THREAD_TTL_SECONDS)}}
+        item = {
+            **self._key(f"thread#{key_arn}", "slack"),
+            "ts": {"S": thread.ts},
+            "channel": {"S": thread.channel},
+            "at": {"S": _iso(now)},
+            "expires_at": {"N": str(int(now) + THREAD_TTL_SECONDS)},
+        }
         return self._put_if(item, "attribute_not_exists(pk)")
 
     def close_thread(self, key_arn: str) -> None:

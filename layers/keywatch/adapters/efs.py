@@ -82,8 +82,11 @@ class MountTargetGateway:
                 subnet_id=mt["SubnetId"],
                 ip_address=mt.get("IpAddress"),
                 availability_zone=mt.get("AvailabilityZoneName"),
-                security_groups=sorted(client.describe_mount_target_security_groups(
-                    MountTargetId=mt["MountTargetId"]).get("SecurityGroups", [])),
+                security_groups=sorted(
+                    client.describe_mount_target_security_groups(MountTargetId=mt["MountTargetId"]).get(
+                        "SecurityGroups", []
+                    )
+                ),
             )
             for mt in self._live(fs)
         ]
@@ -97,8 +100,12 @@ class MountTargetGateway:
     def _live(self, fs: FileSystem) -> list[dict[str, Any]]:
         """DescribeMountTargets, less those being deleted (AWS lists them until they are gone)."""
         paginator = self._client(fs.account, fs.region).get_paginator("describe_mount_targets")
-        return [mt for page in paginator.paginate(FileSystemId=fs.file_system_id)
-                for mt in page.get("MountTargets", []) if mt.get("LifeCycleState") not in ("deleting", "deleted")]
+        return [
+            mt
+            for page in paginator.paginate(FileSystemId=fs.file_system_id)
+            for mt in page.get("MountTargets", [])
+            if mt.get("LifeCycleState") not in ("deleting", "deleted")
+        ]
 
     @needs("elasticfilesystem:DeleteMountTarget", "ec2:DeleteNetworkInterface", scope="remediate")
     def delete(self, fs: FileSystem, mount_target_id: str) -> bool:
@@ -111,8 +118,13 @@ class MountTargetGateway:
             raise
         return True
 
-    @needs("elasticfilesystem:CreateMountTarget", "ec2:CreateNetworkInterface", "ec2:DescribeSubnets",
-           "ec2:DescribeNetworkInterfaces", scope="remediate")
+    @needs(
+        "elasticfilesystem:CreateMountTarget",
+        "ec2:CreateNetworkInterface",
+        "ec2:DescribeSubnets",
+        "ec2:DescribeNetworkInterfaces",
+        scope="remediate",
+    )
     def create(self, fs: FileSystem, spec: MountTargetSpec) -> str | None:
         """Re-create a mount target from its record. Returns None if one already exists in that AZ."""
         args: dict[str, Any] = {"FileSystemId": fs.file_system_id, "SubnetId": spec.subnet_id}

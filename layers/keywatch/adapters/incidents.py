@@ -39,10 +39,17 @@ class IncidentStore(Protocol):
 def _incident_item(result: EventResult, actor: str) -> dict[str, Any]:
     now = _now()
     return {
-        "pk": result.key_arn, "sk": INCIDENT, "status": "open", "opened_at": now, "updated_at": now,
+        "pk": result.key_arn,
+        "sk": INCIDENT,
+        "status": "open",
+        "opened_at": now,
+        "updated_at": now,
         "severity": result.severity.value if result.severity else None,
-        "event_id": result.event_id, "event_name": result.event_name, "key_state": result.key_state,
-        "reason": result.reason, "opened_by": actor,
+        "event_id": result.event_id,
+        "event_name": result.event_name,
+        "key_state": result.key_state,
+        "reason": result.reason,
+        "opened_by": actor,
         "affected": [fs.model_dump(mode="json") for fs in result.affected],
         "actions": [],
     }
@@ -65,8 +72,9 @@ class MemoryIncidentStore:
         if existing and existing["status"] == "open":
             existing["updated_at"] = _now()
             known = {fs["file_system_id"] for fs in existing["affected"]}
-            existing["affected"] += [fs.model_dump(mode="json") for fs in result.affected
-                                     if fs.file_system_id not in known]
+            existing["affected"] += [
+                fs.model_dump(mode="json") for fs in result.affected if fs.file_system_id not in known
+            ]
             return
         if existing:
             self.items[(result.key_arn, f"resolved#{existing['opened_at']}")] = existing
@@ -92,8 +100,13 @@ class MemoryIncidentStore:
         key = (key_arn, f"snapshot#{fs_id}")
         if key in self.items and not self.items[key].get("restored_at"):
             return False
-        self.items[key] = {"pk": key_arn, "sk": key[1], "file_system_id": fs_id, "taken_at": _now(),
-                           "mount_targets": [s.model_dump(mode="json") for s in specs]}
+        self.items[key] = {
+            "pk": key_arn,
+            "sk": key[1],
+            "file_system_id": fs_id,
+            "taken_at": _now(),
+            "mount_targets": [s.model_dump(mode="json") for s in specs],
+        }
         return True
 
     def snapshot(self, key_arn: str, fs_id: str) -> list[MountTargetSpec] | None:
@@ -145,8 +158,9 @@ class DynamoIncidentStore:
 
     @needs("dynamodb:GetItem", scope="state")
     def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
-        raw = self._db.get_item(TableName=self.table_name, Key={"pk": {"S": pk}, "sk": {"S": sk}},
-                                ConsistentRead=True).get("Item")
+        raw = self._db.get_item(
+            TableName=self.table_name, Key={"pk": {"S": pk}, "sk": {"S": sk}}, ConsistentRead=True
+        ).get("Item")
         return self._decode(raw) if raw else None
 
     @needs("dynamodb:PutItem", scope="state")
@@ -165,8 +179,10 @@ class DynamoIncidentStore:
         items: list[dict[str, Any]] = []
         paginator = self._db.get_paginator("query")
         for page in paginator.paginate(
-            TableName=self.table_name, KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues={":pk": {"S": pk}, ":prefix": {"S": prefix}}, ConsistentRead=True,
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": {"S": pk}, ":prefix": {"S": prefix}},
+            ConsistentRead=True,
         ):
             items += [self._decode(raw) for raw in page.get("Items", [])]
         return items
@@ -208,8 +224,13 @@ class DynamoIncidentStore:
         return self._get(key_arn, INCIDENT)
 
     def save_snapshot(self, key_arn: str, fs_id: str, specs: list[MountTargetSpec]) -> bool:
-        item = {"pk": key_arn, "sk": f"snapshot#{fs_id}", "file_system_id": fs_id, "taken_at": _now(),
-                "mount_targets": [s.model_dump(mode="json") for s in specs]}
+        item = {
+            "pk": key_arn,
+            "sk": f"snapshot#{fs_id}",
+            "file_system_id": fs_id,
+            "taken_at": _now(),
+            "mount_targets": [s.model_dump(mode="json") for s in specs],
+        }
         return self._put(item, "attribute_not_exists(pk) OR attribute_exists(restored_at)")
 
     def snapshot(self, key_arn: str, fs_id: str) -> list[MountTargetSpec] | None:
@@ -221,7 +242,8 @@ class DynamoIncidentStore:
     def snapshots(self, key_arn: str) -> dict[str, list[MountTargetSpec]]:
         return {
             item["file_system_id"]: [MountTargetSpec.model_validate(m) for m in item["mount_targets"]]
-            for item in self._query(key_arn, "snapshot#") if not item.get("restored_at")
+            for item in self._query(key_arn, "snapshot#")
+            if not item.get("restored_at")
         }
 
     def mark_restored(self, key_arn: str, fs_id: str) -> None:
@@ -234,7 +256,8 @@ class DynamoIncidentStore:
         """Every incident, for ``keywatch incidents`` (operator credentials: this is a Scan)."""
         items: list[dict[str, Any]] = []
         for page in self._db.get_paginator("scan").paginate(
-            TableName=self.table_name, FilterExpression="sk = :i OR begins_with(sk, :r)",
+            TableName=self.table_name,
+            FilterExpression="sk = :i OR begins_with(sk, :r)",
             ExpressionAttributeValues={":i": {"S": INCIDENT}, ":r": {"S": "resolved#"}},
         ):
             items += [self._decode(raw) for raw in page.get("Items", [])]

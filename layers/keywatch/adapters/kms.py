@@ -79,8 +79,11 @@ class KmsGateway:
         account, region, _ = split_key_arn(key_arn)
         found: set[str] = set()
         try:
-            pages = self._client(account, region).get_paginator("list_grants").paginate(
-                KeyId=key_arn, PaginationConfig={"PageSize": 100})  # the most ListGrants returns per page
+            pages = (
+                self._client(account, region)
+                .get_paginator("list_grants")
+                .paginate(KeyId=key_arn, PaginationConfig={"PageSize": 100})
+            )  # the most ListGrants returns per page
             for page in pages:
                 for grant in page.get("Grants", []):
                     context = (grant.get("Constraints") or {}).get("EncryptionContextSubset") or {}

@@ -46,8 +46,18 @@ from keywatch.redaction import _SECRETS, redact
 
 SLACK_API_URL = "https://slack.com/api/"
 SECRET_MAX_AGE = 300  # seconds a fetched secret is reused (Powertools Parameters cache)
-AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive",
-                         "no_service", "invalid_token", "action_prohibited"})
+AUTH_ERRORS = frozenset(
+    {
+        "invalid_auth",
+        "not_authed",
+        "token_revoked",
+        "token_expired",
+        "account_inactive",
+        "no_service",
+        "invalid_token",
+        "action_prohibited",
+    }
+)
 THREAD_ERRORS = frozenset({"thread_not_found", "message_not_found"})
 
 
@@ -161,8 +171,9 @@ def _token_target(token: str, channel: object, api_url: str) -> SlackTarget:
     if not token.startswith(("xoxb-", "xoxp-")):
         raise SlackConfigError("the Slack token must be a bot token (xoxb-...) or a user token (xoxp-...)")
     if not isinstance(channel, str) or not channel.strip():
-        raise SlackConfigError('a Slack bot token needs a channel: add "channel" to the secret\'s JSON '
-                               "or set KEYWATCH_SLACK_CHANNEL")
+        raise SlackConfigError(
+            'a Slack bot token needs a channel: add "channel" to the secret\'s JSON or set KEYWATCH_SLACK_CHANNEL'
+        )
     return SlackTarget("token", token, channel.strip(), api_url if api_url.endswith("/") else api_url + "/")
 
 
@@ -183,8 +194,9 @@ class ParameterTarget:
     """The target read from Secrets Manager (an ARN or name) or SSM Parameter Store (a name starting
     with ``/``), through Powertools Parameters: cached for ``max_age`` seconds, refetched on demand."""
 
-    def __init__(self, clients: AwsClients, name: str, default_channel: str | None = None,
-                 max_age: int = SECRET_MAX_AGE) -> None:
+    def __init__(
+        self, clients: AwsClients, name: str, default_channel: str | None = None, max_age: int = SECRET_MAX_AGE
+    ) -> None:
         self._clients = clients
         self.name = name
         self._default_channel = default_channel
@@ -222,8 +234,12 @@ class ParameterTarget:
 
     @needs("ssm:GetParameter", scope="notify")
     def _from_ssm(self, force: bool) -> str | bytes:
-        return self._provider("ssm").get(self.name, max_age=self._max_age, decrypt=True,  # type: ignore[no-any-return]
-                                         force_fetch=force)
+        return self._provider("ssm").get(
+            self.name,
+            max_age=self._max_age,
+            decrypt=True,  # type: ignore[no-any-return]
+            force_fetch=force,
+        )
 
     def target(self, force: bool = False) -> SlackTarget:
         """The current target; ``force`` refetches (after Slack said the credential is no longer good)."""
@@ -259,8 +275,14 @@ DEFAULT_RETRY = RetryPolicy()
 class ServerErrorRetry(ServerErrorRetryHandler):
     """Retry every 5xx (slack-sdk's handler only retries 500 and 503)."""
 
-    def _can_retry(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
-                   error: Exception | None = None) -> bool:
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
         return response is not None and 500 <= response.status_code <= 599
 
 
@@ -271,8 +293,14 @@ class BoundedRateLimitRetry(RateLimitErrorRetryHandler):
         super().__init__(max_retry_count=max_retry_count)
         self.max_retry_after = max_retry_after
 
-    def _can_retry(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
-                   error: Exception | None = None) -> bool:
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
         if response is None or response.status_code != 429:
             return False
         for name, values in response.headers.items():
@@ -326,16 +354,28 @@ class SlackPoster:
             if client is None:
                 handlers = retry_handlers(self.policy)
                 if target.kind == "webhook":
-                    client = WebhookClient(target.secret, timeout=self.policy.timeout, logger=SDK_LOGGER,
-                                           retry_handlers=handlers)
+                    client = WebhookClient(
+                        target.secret, timeout=self.policy.timeout, logger=SDK_LOGGER, retry_handlers=handlers
+                    )
                 else:
-                    client = WebClient(token=target.secret, base_url=target.api_url, timeout=self.policy.timeout,
-                                       logger=SDK_LOGGER, retry_handlers=handlers)
+                    client = WebClient(
+                        token=target.secret,
+                        base_url=target.api_url,
+                        timeout=self.policy.timeout,
+                        logger=SDK_LOGGER,
+                        retry_handlers=handlers,
+                    )
                 self._clients[target] = client
             return client
 
-    def post(self, target: SlackTarget, payload: dict[str, Any], thread_ts: str | None = None,
-             channel: str | None = None, reply_broadcast: bool = False) -> Posted:
+    def post(
+        self,
+        target: SlackTarget,
+        payload: dict[str, Any],
+        thread_ts: str | None = None,
+        channel: str | None = None,
+        reply_broadcast: bool = False,
+    ) -> Posted:
         """Send one message. Raises :class:`SlackDeliveryError` (redacted) when Slack did not take it."""
         client = self._client(target)
         if target.kind == "webhook":
@@ -350,8 +390,9 @@ class SlackPoster:
         except SlackApiError as exc:
             code = str(exc.response.get("error") or "unknown_error") if exc.response is not None else "unknown_error"
             status = exc.response.status_code if exc.response is not None else "?"
-            raise SlackDeliveryError(f"Slack chat.postMessage failed: HTTP {status}, {code}", code=code,
-                                     auth=code in AUTH_ERRORS) from None
+            raise SlackDeliveryError(
+                f"Slack chat.postMessage failed: HTTP {status}, {code}", code=code, auth=code in AUTH_ERRORS
+            ) from None
         except Exception as exc:  # noqa: BLE001 - urllib raises many types; the text is redacted, the cause dropped
             raise SlackDeliveryError(f"cannot reach Slack: {type(exc).__name__}: {exc}") from None
         return Posted(channel=str(response.get("channel") or args["channel"]), ts=str(response.get("ts") or "") or None)
@@ -364,7 +405,9 @@ class SlackPoster:
             raise SlackDeliveryError(f"cannot reach Slack: {type(exc).__name__}: {exc}") from None
         if response.status_code != 200:
             body = (response.body or "").strip()[:200]
-            raise SlackDeliveryError(f"the Slack webhook answered HTTP {response.status_code}: {body}",
-                                     code=body or None,
-                                     auth=response.status_code in (401, 403, 404, 410) or body in AUTH_ERRORS)
+            raise SlackDeliveryError(
+                f"the Slack webhook answered HTTP {response.status_code}: {body}",
+                code=body or None,
+                auth=response.status_code in (401, 403, 404, 410) or body in AUTH_ERRORS,
+            )
         return Posted()

@@ -19,8 +19,15 @@ class SnsPublisher:
         """Publish with ``MessageStructure=json``: text for e-mail and SMS, the full JSON for programs."""
         _, _, _, region, account, _ = self.topic_arn.split(":", 5)
         as_json = json.dumps(document, default=str)
-        message = {"default": text, "email": text, "email-json": as_json, "sqs": as_json,
-                   "lambda": as_json, "http": as_json, "https": as_json}
+        message = {
+            "default": text,
+            "email": text,
+            "email-json": as_json,
+            "sqs": as_json,
+            "lambda": as_json,
+            "http": as_json,
+            "https": as_json,
+        }
         response = self._clients.client("sns", account, region).publish(
             TopicArn=self.topic_arn,
             Subject=subject,

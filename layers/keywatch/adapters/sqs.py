@@ -34,7 +34,7 @@ class QueueSender:
         client = self._clients.home_client("sqs", self._region)
         failed: list[str] = []
         for start in range(0, len(bodies), BATCH_SIZE):
-            chunk = bodies[start:start + BATCH_SIZE]
+            chunk = bodies[start : start + BATCH_SIZE]
             response = client.send_message_batch(
                 QueueUrl=self.queue_url,
                 Entries=[{"Id": str(i), "MessageBody": body} for i, body in enumerate(chunk)],

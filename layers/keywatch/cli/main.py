@@ -69,8 +69,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
             webhook_target(args.slack_webhook)
         except SlackConfigError as exc:
             raise CliError(f"--slack-webhook: {exc}") from None
-    results, status = run_replay(args.events, args.fleet, args.aws, args.mode, printer,
-                                 slack_webhook=args.slack_webhook)
+    results, status = run_replay(
+        args.events, args.fleet, args.aws, args.mode, printer, slack_webhook=args.slack_webhook
+    )
     if args.json:
         print(_report(results))
     return status
@@ -122,8 +123,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
         _prepare(watchdog, estate, args.replay)
         accounts, regions = _where(watchdog, args)
         try:
-            result = watchdog.restore(args.file_system, accounts, regions,
-                                      mode=Mode.DRY_RUN if args.dry_run else Mode.ENFORCE)
+            result = watchdog.restore(
+                args.file_system, accounts, regions, mode=Mode.DRY_RUN if args.dry_run else Mode.ENFORCE
+            )
         except LookupError as exc:
             raise CliError(str(exc)) from exc
     if args.json:
@@ -199,12 +201,20 @@ def _workers(value: str) -> int:
 def add_sweep_parser(sub: Any, target: Callable[[argparse.ArgumentParser], None], default_mode: str) -> None:
     sweep = sub.add_parser("sweep", help="audit every encrypted EFS file system across accounts and Regions")
     target(sweep)
-    sweep.add_argument("--regions", type=_regions, help="Regions to sweep (default: KEYWATCH_REGIONS, the estate's "
-                                                        "or the current one)")
-    sweep.add_argument("--accounts", type=_accounts, help="accounts to sweep (default: KEYWATCH_ACCOUNTS, else "
-                                                          "AWS Organizations ListAccounts, else this account)")
-    sweep.add_argument("--mode", type=_mode, default=_mode(default_mode),
-                       help="what to do about keys at risk: notify (default), dry-run, enforce")
+    sweep.add_argument(
+        "--regions", type=_regions, help="Regions to sweep (default: KEYWATCH_REGIONS, the estate's or the current one)"
+    )
+    sweep.add_argument(
+        "--accounts",
+        type=_accounts,
+        help="accounts to sweep (default: KEYWATCH_ACCOUNTS, else AWS Organizations ListAccounts, else this account)",
+    )
+    sweep.add_argument(
+        "--mode",
+        type=_mode,
+        default=_mode(default_mode),
+        help="what to do about keys at risk: notify (default), dry-run, enforce",
+    )
     sweep.add_argument("--workers", type=_workers, default=8, help="account-Region pairs swept at once (default 8)")
     sweep.add_argument("--json", action="store_true", help="print the JSON report")
     sweep.set_defaults(func=cmd_sweep)
@@ -256,8 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--file-system", required=True, metavar="FS_ID")
     target(restore)
     restore.add_argument("--regions", type=_regions, help="Regions to look in (default: the estate's)")
-    restore.add_argument("--replay", nargs="+", default=[], metavar="EVENT.json",
-                         help="simulated estate only: replay these events first")
+    restore.add_argument(
+        "--replay", nargs="+", default=[], metavar="EVENT.json", help="simulated estate only: replay these events first"
+    )
     restore.add_argument("--mode", type=_mode, default=_mode(default_mode), help="mode for the --replay events")
     restore.add_argument("--dry-run", action="store_true", help="show what would be re-created")
     restore.add_argument("--json", action="store_true")
@@ -265,8 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     incidents = sub.add_parser("incidents", help="list incidents from the incident store")
     target(incidents)
-    incidents.add_argument("--replay", nargs="+", default=[], metavar="EVENT.json",
-                           help="simulated estate only: replay these events first")
+    incidents.add_argument(
+        "--replay", nargs="+", default=[], metavar="EVENT.json", help="simulated estate only: replay these events first"
+    )
     incidents.add_argument("--mode", type=_mode, default=_mode(default_mode), help="mode for the --replay events")
     incidents.add_argument("--json", action="store_true")
     incidents.set_defaults(func=cmd_incidents)

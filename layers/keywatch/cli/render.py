@@ -19,8 +19,12 @@ if not console.is_terminal:
     console = Console(highlight=False, soft_wrap=False, width=140)
 
 STYLE = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "cyan", "info": "green"}
-OUTCOME_STYLE = {Outcome.ALERT: "bold red", Outcome.RESOLVED: "bold green", Outcome.IGNORED: "dim",
-                 Outcome.DUPLICATE: "dim"}
+OUTCOME_STYLE = {
+    Outcome.ALERT: "bold red",
+    Outcome.RESOLVED: "bold green",
+    Outcome.IGNORED: "dim",
+    Outcome.DUPLICATE: "dim",
+}
 
 
 def _badge(result: EventResult) -> str:
@@ -36,8 +40,10 @@ def print_result(path: str, result: EventResult, show_message: bool = False) -> 
     if result.key_state_after and result.key_state_after != result.key_state:
         state += f" -> {result.key_state_after}"
     console.print()
-    console.print(f"{_badge(result)}  [bold]{escape(result.event_name)}[/]  key {escape(key)}  state {escape(state)}"
-                  f"  [dim]{escape(Path(path).name)}[/]")
+    console.print(
+        f"{_badge(result)}  [bold]{escape(result.event_name)}[/]  key {escape(key)}  state {escape(state)}"
+        f"  [dim]{escape(Path(path).name)}[/]"
+    )
     console.print(f"  {escape(result.reason)}")
     if result.affected:
         table = Table(show_edge=False, pad_edge=False, box=None, padding=(0, 2))
@@ -55,8 +61,15 @@ def print_result(path: str, result: EventResult, show_message: bool = False) -> 
     for note in result.notifications:
         console.print(f"  [dim]notify {note.channel}: {note.status} {escape(note.detail)}[/]")
     if show_message and result.outcome in (Outcome.ALERT, Outcome.RESOLVED):
-        console.print(Panel(escape(text.body(result)), title="message that is sent", title_align="left",
-                            border_style="dim", expand=False))
+        console.print(
+            Panel(
+                escape(text.body(result)),
+                title="message that is sent",
+                title_align="left",
+                border_style="dim",
+                expand=False,
+            )
+        )
 
 
 def print_demo_intro(fleet: Path, count: int, mode: Mode) -> None:
@@ -65,18 +78,26 @@ def print_demo_intro(fleet: Path, count: int, mode: Mode) -> None:
         Mode.DRY_RUN: "Mode dry-run: actions are planned, nothing is changed.",
         Mode.ENFORCE: "Mode enforce: protect and unmount policies act on the simulated estate.",
     }[mode]
-    console.print(Panel(
-        f"Simulated AWS estate from [bold]{escape(str(fleet))}[/] (moto, in-process: no AWS account is used).\n"
-        f"Replaying {count} sample KMS events through the same code the Lambda runs.\n{hint}",
-        title="keywatch demo", title_align="left", expand=False))
+    console.print(
+        Panel(
+            f"Simulated AWS estate from [bold]{escape(str(fleet))}[/] (moto, in-process: no AWS account is used).\n"
+            f"Replaying {count} sample KMS events through the same code the Lambda runs.\n{hint}",
+            title="keywatch demo",
+            title_align="left",
+            expand=False,
+        )
+    )
 
 
 def print_summary(results: Sequence[EventResult]) -> None:
     counts = Counter(r.outcome.value for r in results)
     hit = {fs.file_system_id for r in results if r.outcome == Outcome.ALERT for fs in r.affected}
     console.print()
-    console.print(f"[bold]{len(results)} events:[/] " + ", ".join(f"{n} {o}" for o, n in sorted(counts.items()))
-                  + f"; {len(hit)} file systems were put at risk.")
+    console.print(
+        f"[bold]{len(results)} events:[/] "
+        + ", ".join(f"{n} {o}" for o, n in sorted(counts.items()))
+        + f"; {len(hit)} file systems were put at risk."
+    )
 
 
 def print_incidents(incidents: Sequence[dict]) -> None:
@@ -88,7 +109,13 @@ def print_incidents(incidents: Sequence[dict]) -> None:
         table.add_column(column, no_wrap=column in ("key", "status", "opened"))
     for item in incidents:
         actions = ", ".join(f"{a['type']} {a['status']}" for a in item.get("actions", [])) or "-"
-        table.add_row(escape(str(item["pk"]).rsplit("/", 1)[-1]), item.get("status", "-"), str(item.get("severity")),
-                      str(item.get("opened_at", ""))[:16].replace("T", " "), escape(str(item.get("event_name"))),
-                      escape(", ".join(fs["file_system_id"] for fs in item.get("affected", []))), escape(actions))
+        table.add_row(
+            escape(str(item["pk"]).rsplit("/", 1)[-1]),
+            item.get("status", "-"),
+            str(item.get("severity")),
+            str(item.get("opened_at", ""))[:16].replace("T", " "),
+            escape(str(item.get("event_name"))),
+            escape(", ".join(fs["file_system_id"] for fs in item.get("affected", []))),
+            escape(actions),
+        )
     console.print(table)

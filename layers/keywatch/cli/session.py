@@ -65,8 +65,9 @@ def load_events(paths: Sequence[str]) -> list[LoadedEvent]:
 
 
 @contextmanager
-def open_session(fleet_path: Path | None, use_aws: bool, mode: Mode,
-              slack_webhook: str | None = None) -> Iterator[tuple[Any, Any]]:
+def open_session(
+    fleet_path: Path | None, use_aws: bool, mode: Mode, slack_webhook: str | None = None
+) -> Iterator[tuple[Any, Any]]:
     """Yield (watchdog, estate or None): real AWS with --aws, else a fresh simulated estate."""
     from keywatch.config import ConfigError, Settings
     from keywatch.runtime import build_watchdog
@@ -91,9 +92,14 @@ def open_session(fleet_path: Path | None, use_aws: bool, mode: Mode,
         yield build_watchdog(estate.settings(settings), estate.clients, slack_webhook=slack_webhook), estate
 
 
-def run_replay(paths: Sequence[str], fleet: Path | None, use_aws: bool, mode: Mode,
-               on_result: Callable[[str, EventResult, Any], None] | None = None,
-               slack_webhook: str | None = None) -> tuple[list[EventResult], int]:
+def run_replay(
+    paths: Sequence[str],
+    fleet: Path | None,
+    use_aws: bool,
+    mode: Mode,
+    on_result: Callable[[str, EventResult, Any], None] | None = None,
+    slack_webhook: str | None = None,
+) -> tuple[list[EventResult], int]:
     loaded = load_events(paths)
     status = EXIT_OK
     results: list[EventResult] = []
@@ -116,5 +122,3 @@ def run_replay(paths: Sequence[str], fleet: Path | None, use_aws: bool, mode: Mo
             if on_result:
                 on_result(item.path, result, estate)
     return results, status
-
-

@@ -255,10 +255,13 @@ class _Backends:
 def create_incidents_table(dynamodb: Any, name: str) -> None:
     """The incidents table as template.yaml declares it: partition key ``pk``, sort key ``sk``."""
     dynamodb.create_table(
-        TableName=name, BillingMode="PAY_PER_REQUEST",
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                              {"AttributeName": "sk", "AttributeType": "S"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
     )
 
 
@@ -276,15 +279,17 @@ class Estate:
 
     def settings(self, base: Settings | None = None) -> Settings:
         """Settings that point keywatch at this estate's topic, tables, accounts and Regions."""
-        return (base or Settings()).model_copy(update={
-            "topic_arn": self.topic_arn,
-            "incidents_table": INCIDENTS_TABLE,
-            "idempotency_table": IDEMPOTENCY_TABLE,
-            "accounts": self.fleet.account_ids,
-            "regions": self.fleet.regions,
-            "read_role": SIM_ROLE,
-            "write_role": SIM_ROLE,
-        })
+        return (base or Settings()).model_copy(
+            update={
+                "topic_arn": self.topic_arn,
+                "incidents_table": INCIDENTS_TABLE,
+                "idempotency_table": IDEMPOTENCY_TABLE,
+                "accounts": self.fleet.account_ids,
+                "regions": self.fleet.regions,
+                "read_role": SIM_ROLE,
+                "write_role": SIM_ROLE,
+            }
+        )
 
     @classmethod
     def build(cls, fleet: Fleet) -> Estate:
@@ -293,7 +298,8 @@ class Estate:
         dynamodb = clients.home_client("dynamodb", HOME_REGION)
         create_incidents_table(dynamodb, INCIDENTS_TABLE)
         dynamodb.create_table(
-            TableName=IDEMPOTENCY_TABLE, BillingMode="PAY_PER_REQUEST",
+            TableName=IDEMPOTENCY_TABLE,
+            BillingMode="PAY_PER_REQUEST",
             KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
             AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
         )
@@ -303,8 +309,9 @@ class Estate:
                 try:
                     _Backends.kms(account.id, region), _Backends.efs(account.id, region)
                 except KeyError:
-                    raise FleetError(f"accounts {account.id}: {region!r} is not an AWS Region "
-                                     "with KMS and EFS") from None
+                    raise FleetError(
+                        f"accounts {account.id}: {region!r} is not an AWS Region with KMS and EFS"
+                    ) from None
         for account in fleet.accounts:
             for region, spec in account.regions.items():
                 for key in spec.keys:
@@ -372,8 +379,11 @@ class Estate:
                 raise FleetError(f"{region} has {len(zones)} Availability Zones; {count} mount targets won't fit")
             vpc_id = ec2.describe_security_groups(GroupIds=[self._security_group[where]])["SecurityGroups"][0]["VpcId"]
             for i in range(len(subnets), count):
-                subnets.append(ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.0.{i}.0/24",
-                                                 AvailabilityZone=zones[i])["Subnet"]["SubnetId"])
+                subnets.append(
+                    ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=zones[i])["Subnet"][
+                        "SubnetId"
+                    ]
+                )
         return subnets[:count], self._security_group[where]
 
     def _create_file_system(self, account: str, region: str, spec: FleetFileSystem) -> None:
@@ -388,8 +398,11 @@ class Estate:
         created = efs.create_file_system(**args)["FileSystemId"]
         fs_id = spec.id or stable_fs_id(*where)
         _Backends.rename_file_system(account, region, created, fs_id)
-        efs.tag_resource(ResourceId=fs_id, Tags=[{"Key": "Name", "Value": spec.name}] + [
-            {"Key": k, "Value": v} for k, v in spec.tags.items() if k != "Name"])
+        efs.tag_resource(
+            ResourceId=fs_id,
+            Tags=[{"Key": "Name", "Value": spec.name}]
+            + [{"Key": k, "Value": v} for k, v in spec.tags.items() if k != "Name"],
+        )
         self.file_system_ids[where] = fs_id
         if key_arn:
             key_account, key_region, key_id = split_key_arn(key_arn)
@@ -397,8 +410,16 @@ class Estate:
                 KeyId=key_id,
                 GranteePrincipal=EFS_PRINCIPAL,
                 RetiringPrincipal=EFS_PRINCIPAL,
-                Operations=["Encrypt", "Decrypt", "GenerateDataKeyWithoutPlaintext", "ReEncryptFrom",
-                            "ReEncryptTo", "CreateGrant", "DescribeKey", "RetireGrant"],
+                Operations=[
+                    "Encrypt",
+                    "Decrypt",
+                    "GenerateDataKeyWithoutPlaintext",
+                    "ReEncryptFrom",
+                    "ReEncryptTo",
+                    "CreateGrant",
+                    "DescribeKey",
+                    "RetireGrant",
+                ],
                 Constraints={"EncryptionContextSubset": {"aws:elasticfilesystem:filesystem:id": fs_id}},
             )
         if spec.mount_targets:

@@ -208,13 +208,15 @@ def _key_block(result: EventResult, now: datetime) -> dict[str, Any]:
     else:
         deletion_value = ""
 
-    return _fields([
-        ("Key", key_value),
-        ("Key ID", code(key_id or result.key_arn)),
-        ("State", state),
-        ("Account / Region", f"{code(account)} / {code(region)}" if account else ""),
-        ("Deletion date", deletion_value),
-    ])
+    return _fields(
+        [
+            ("Key", key_value),
+            ("Key ID", code(key_id or result.key_arn)),
+            ("State", state),
+            ("Account / Region", f"{code(account)} / {code(region)}" if account else ""),
+            ("Deletion date", deletion_value),
+        ]
+    )
 
 
 def _who(result: EventResult) -> str:
@@ -240,12 +242,14 @@ def _actor_block(result: EventResult) -> dict[str, Any]:
     event = result.event
     actor = event.actor if event else None
     when = f"{_utc(event.event_time):%Y-%m-%d %H:%M:%S} UTC" if event and event.event_time else ""
-    return _fields([
-        ("Who", _who(result)),
-        ("When", when),
-        ("Source IP", code(actor.source_ip, 128) if actor and actor.source_ip else ""),
-        ("User agent", code(actor.user_agent, AGENT_CHARS) if actor and actor.user_agent else ""),
-    ])
+    return _fields(
+        [
+            ("Who", _who(result)),
+            ("When", when),
+            ("Source IP", code(actor.source_ip, 128) if actor and actor.source_ip else ""),
+            ("User agent", code(actor.user_agent, AGENT_CHARS) if actor and actor.user_agent else ""),
+        ]
+    )
 
 
 def _fs_line(fs: Affected) -> str:
@@ -255,14 +259,18 @@ def _fs_line(fs: Affected) -> str:
         targets += f" \u2192 {fs.mount_targets_after}"
     noun = "mount target" if fs.mount_targets == fs.mount_targets_after == 1 else "mount targets"
     fs_link = link(efs_console_url(fs.file_system_id, fs.region), escape(fs.file_system_id, 64))
-    return (f"\u2022 {fs_link} {name} \u00b7 {code(fs.account, 20)} / {code(fs.region, 30)} \u00b7 "
-            f"{targets} {noun} \u00b7 policy {code(fs.policy.value)}")
+    return (
+        f"\u2022 {fs_link} {name} \u00b7 {code(fs.account, 20)} / {code(fs.region, 30)} \u00b7 "
+        f"{targets} {noun} \u00b7 policy {code(fs.policy.value)}"
+    )
 
 
 def _action_line(action: ActionResult) -> str:
     detail = f" \u2014 {escape(action.detail, 300)}" if action.detail else ""
-    return (f"\u2022 {STATUS_EMOJI.get(action.status, '')} {ACTION_NAMES.get(action.type, action.type)} "
-            f"{code(action.target, 256)}: *{action.status}*{detail}")
+    return (
+        f"\u2022 {STATUS_EMOJI.get(action.status, '')} {ACTION_NAMES.get(action.type, action.type)} "
+        f"{code(action.target, 256)}: *{action.status}*{detail}"
+    )
 
 
 def _next_step(result: EventResult) -> str:
@@ -288,8 +296,11 @@ def blocks(result: EventResult, now: datetime | None = None) -> list[dict[str, A
     out.append({"type": "divider"})
 
     n = len(result.affected)
-    title = ("*EFS file systems that can use the key again*" if result.outcome == Outcome.RESOLVED
-             else "*EFS file systems at risk*") + f" ({n})"
+    title = (
+        "*EFS file systems that can use the key again*"
+        if result.outcome == Outcome.RESOLVED
+        else "*EFS file systems at risk*"
+    ) + f" ({n})"
     listed = [_fs_line(fs) for fs in result.affected[:MAX_FILE_SYSTEMS_LISTED]]
     out += _listing(title, listed, n, "file systems") if n else [_section(f"{title}: none")]
 
@@ -341,8 +352,13 @@ def fit(blocks_: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if "fields" in block:
                 fields = [f for f in block["fields"] if f["text"]][:MAX_FIELDS]
                 block["fields"] = [
-                    {**f, "text": f["text"] if len(f["text"]) <= MAX_FIELD_TEXT
-                     else f["text"][: MAX_FIELD_TEXT - 1] + "\u2026"} for f in fields
+                    {
+                        **f,
+                        "text": f["text"]
+                        if len(f["text"]) <= MAX_FIELD_TEXT
+                        else f["text"][: MAX_FIELD_TEXT - 1] + "\u2026",
+                    }
+                    for f in fields
                 ]
                 if not block["fields"]:
                     continue
@@ -371,8 +387,9 @@ def violations(payload: dict[str, Any]) -> list[str]:
             fields = block.get("fields", [])
             if len(fields) > MAX_FIELDS:
                 found.append(f"block {i}: {len(fields)} fields")
-            found += [f"block {i}: field of {len(f['text'])} characters" for f in fields
-                      if len(f["text"]) > MAX_FIELD_TEXT]
+            found += [
+                f"block {i}: field of {len(f['text'])} characters" for f in fields if len(f["text"]) > MAX_FIELD_TEXT
+            ]
             if "text" not in block and not fields:
                 found.append(f"block {i}: empty section")
         if kind == "context" and len(block.get("elements", [])) > MAX_CONTEXT_ELEMENTS:

@@ -152,23 +152,32 @@ class RecordedChannel:
                 claim = log.claim(result.event_id, self.name)
             except (ClientError, BotoCoreError) as exc:
                 # Better twice than never: send without the record.
-                logger.warning("delivery record unavailable", channel=self.name, event_id=result.event_id,
-                               error=str(exc))
+                logger.warning(
+                    "delivery record unavailable", channel=self.name, event_id=result.event_id, error=str(exc)
+                )
                 log = None
             else:
                 if not claim.granted:
                     if claim.status == "sent":
                         return self._note("skipped", f"already sent at {claim.at} ({claim.detail})"[:300])
-                    logger.warning("delivery claimed by another invocation", channel=self.name,
-                                   event_id=result.event_id, claimed_at=claim.at)
+                    logger.warning(
+                        "delivery claimed by another invocation",
+                        channel=self.name,
+                        event_id=result.event_id,
+                        claimed_at=claim.at,
+                    )
                     return self._note("skipped", f"another invocation has been sending it since {claim.at}")
 
         try:
             note = self.inner.send(result)
         except Exception as exc:  # noqa: BLE001 - a broken channel must not stop the others
             # No traceback: its frames could hold the channel's credentials. The text is scrubbed.
-            logger.error("notification channel raised", channel=self.name, event_id=result.event_id,
-                         error=f"{type(exc).__name__}: {redact(exc)}"[:500])
+            logger.error(
+                "notification channel raised",
+                channel=self.name,
+                event_id=result.event_id,
+                error=f"{type(exc).__name__}: {redact(exc)}"[:500],
+            )
             note = self._note("failed", f"{type(exc).__name__} in the {self.name} channel")
 
         if log is not None:

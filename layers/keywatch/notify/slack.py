@@ -32,8 +32,13 @@ class TargetSource(Protocol):
 class SlackChannel:
     name = "slack"
 
-    def __init__(self, source: TargetSource | None, threads: ThreadStore | None = None,
-                 poster: SlackPoster | None = None, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        source: TargetSource | None,
+        threads: ThreadStore | None = None,
+        poster: SlackPoster | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self._source = source
         self._threads = threads
         self._poster = poster or SlackPoster()
@@ -61,9 +66,16 @@ class SlackChannel:
         problems = blocks.violations(payload)
         if problems:  # never expected: the builder keeps the limits; send something rather than nothing
             logger.error("slack message over limits", problems=problems[:5], event_id=result.event_id)
-            payload = {"text": payload["text"], "attachments": [{"color": blocks.colour(result),
-                                                                 "fallback": payload["text"],
-                                                                 "blocks": payload["attachments"][0]["blocks"][:3]}]}
+            payload = {
+                "text": payload["text"],
+                "attachments": [
+                    {
+                        "color": blocks.colour(result),
+                        "fallback": payload["text"],
+                        "blocks": payload["attachments"][0]["blocks"][:3],
+                    }
+                ],
+            }
         try:
             return self._post(target, result, payload)
         except SlackDeliveryError as exc:
@@ -101,9 +113,13 @@ class SlackChannel:
         thread = self._thread(key_arn)
         resolved = result.outcome == Outcome.RESOLVED
         try:
-            posted = self._poster.post(target, payload, thread_ts=thread.ts if thread else None,
-                                       channel=thread.channel if thread else None,
-                                       reply_broadcast=resolved and thread is not None)
+            posted = self._poster.post(
+                target,
+                payload,
+                thread_ts=thread.ts if thread else None,
+                channel=thread.channel if thread else None,
+                reply_broadcast=resolved and thread is not None,
+            )
         except SlackDeliveryError as exc:
             if thread is None or exc.code not in THREAD_ERRORS:
                 raise

@@ -57,8 +57,10 @@ def next_step(result: EventResult) -> str:
     arn = result.key_arn
     state = result.key_state_after or result.key_state
     if state in ("PendingDeletion", "PendingReplicaDeletion"):
-        return (f"Cancel the deletion, then re-enable the key: aws kms cancel-key-deletion --key-id {arn} "
-                f"--region {region} && aws kms enable-key --key-id {arn} --region {region}")
+        return (
+            f"Cancel the deletion, then re-enable the key: aws kms cancel-key-deletion --key-id {arn} "
+            f"--region {region} && aws kms enable-key --key-id {arn} --region {region}"
+        )
     if state == "Disabled" or state == "Unavailable":
         return f"Re-enable the key if this was not intended: aws kms enable-key --key-id {arn} --region {region}"
     if state == "PendingImport":
@@ -68,14 +70,16 @@ def next_step(result: EventResult) -> str:
     if result.event_name in ("RetireGrant", "RevokeGrant"):
         return "Check the EFS grant on the key (aws kms list-grants); if it is gone, contact AWS Support."
     if state == "Enabled" and result.key_state not in (None, "Enabled"):
-        return (f"keywatch put the key back in service ({result.key_state} -> Enabled); find out who changed it "
-                "and why, before it happens again.")
+        return (
+            f"keywatch put the key back in service ({result.key_state} -> Enabled); find out who changed it "
+            "and why, before it happens again."
+        )
     return "Check the key in the KMS console."
 
 
 def subject(result: EventResult) -> str:
     n = len(result.affected)
-    level = (result.severity.value.upper() if result.severity else result.outcome.value.upper())
+    level = result.severity.value.upper() if result.severity else result.outcome.value.upper()
     if result.outcome == Outcome.RESOLVED:
         text = f"keywatch RESOLVED: {headline(result)}, {n} EFS file system{'s' if n != 1 else ''} OK"
     else:

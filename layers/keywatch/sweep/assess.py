@@ -24,6 +24,7 @@ EXPIRY_WARNING_DAYS = 30  # imported key material that expires within this many 
 AWS_MANAGED_ALIAS = "alias/aws/elasticfilesystem"
 PAGE_SIZE = 100  # DescribeFileSystems returns up to 100 per page
 
+
 def classify(fs: FileSystem) -> KeyUse:
     """How a file system is encrypted, before any key is looked up."""
     if not fs.encrypted:
@@ -62,20 +63,32 @@ def _days(delta: timedelta) -> int:
     return max(0, math.ceil(delta.total_seconds() / 86400))
 
 
-def assess_one(fs: FileSystem, key_arn: str | None, lookup: KeyLookup | None, now: datetime,
-               expiry_days: int = EXPIRY_WARNING_DAYS) -> Finding | None:
+def assess_one(
+    fs: FileSystem, key_arn: str | None, lookup: KeyLookup | None, now: datetime, expiry_days: int = EXPIRY_WARNING_DAYS
+) -> Finding | None:
     """The finding for one file system on a customer managed key, or None when it is not at risk."""
 
     def finding(state: str, severity: Severity, problem: Problem, reason: str, **extra: object) -> Finding:
-        return Finding(file_system_id=fs.file_system_id, name=fs.name, account=fs.account, region=fs.region,
-                       key_arn=lookup.key.arn if lookup else key_arn, key_state=state, severity=severity,
-                       problem=problem, reason=reason, policy=fs.policy, mount_targets=fs.mount_targets,
-                       **extra)  # type: ignore[arg-type]
+        return Finding(
+            file_system_id=fs.file_system_id,
+            name=fs.name,
+            account=fs.account,
+            region=fs.region,
+            key_arn=lookup.key.arn if lookup else key_arn,
+            key_state=state,
+            severity=severity,
+            problem=problem,
+            reason=reason,
+            policy=fs.policy,
+            mount_targets=fs.mount_targets,
+            **extra,
+        )  # type: ignore[arg-type]
 
     if lookup is None:
         why = f"its key {fs.kms_key_id!r} can't be resolved to a KMS key (the alias points at no key?)"
-        return finding(UNKNOWN, Severity.MEDIUM, "key_unreadable",
-                       f"keywatch cannot tell which key protects it: {why}.")
+        return finding(
+            UNKNOWN, Severity.MEDIUM, "key_unreadable", f"keywatch cannot tell which key protects it: {why}."
+        )
     key = lookup.key
     if key.key_manager == "AWS":
         return None  # the AWS managed aws/elasticfilesystem key can't be disabled or deleted by anyone
@@ -85,38 +98,59 @@ def assess_one(fs: FileSystem, key_arn: str | None, lookup: KeyLookup | None, no
     if state in CRITICAL_STATES:
         reason = {
             DELETED: "The key has been deleted; the data on this file system can no longer be read.",
-            "PendingDeletion": (f"The key is scheduled for deletion on {deletion:%Y-%m-%d} ({days_left} days left); "
-                                "the data becomes unreadable for good when it is deleted." if deletion else
-                                "The key is scheduled for deletion; the data becomes unreadable for good then."),
+            "PendingDeletion": (
+                f"The key is scheduled for deletion on {deletion:%Y-%m-%d} ({days_left} days left); "
+                "the data becomes unreadable for good when it is deleted."
+                if deletion
+                else "The key is scheduled for deletion; the data becomes unreadable for good then."
+            ),
             "PendingReplicaDeletion": "The key is a multi-Region primary pending deletion; the data will become "
-                                      "unreadable.",
+            "unreadable.",
             "PendingImport": "The key has no key material (deleted or expired); the file system can't be read.",
         }[state]
         return finding(state, Severity.CRITICAL, "key_state", reason, deletion_date=deletion, days_left=days_left)
     if state in HIGH_STATES:
-        return finding(state, Severity.HIGH, "key_state",
-                       f"The key is {state}; the file system loses access after a period of time.")
+        return finding(
+            state,
+            Severity.HIGH,
+            "key_state",
+            f"The key is {state}; the file system loses access after a period of time.",
+        )
     if state == UNKNOWN:
         detail = f" ({key.description})" if key.description else ""
-        return finding(state, Severity.MEDIUM, "key_unreadable",
-                       f"keywatch cannot read the key{detail}; its state is unknown.")
+        return finding(
+            state, Severity.MEDIUM, "key_unreadable", f"keywatch cannot read the key{detail}; its state is unknown."
+        )
     if state != "Enabled":
         return None  # Creating, Updating: transient
     if lookup.grants is not None and fs.file_system_id.lower() not in lookup.grants:
-        return finding(state, Severity.HIGH, "grant_missing",
-                       "The key is Enabled but the EFS grant for this file system is gone; EFS will lose access "
-                       "to the key.")
+        return finding(
+            state,
+            Severity.HIGH,
+            "grant_missing",
+            "The key is Enabled but the EFS grant for this file system is gone; EFS will lose access to the key.",
+        )
     if key.valid_to is not None and key.valid_to - now <= timedelta(days=expiry_days):
         left = _days(key.valid_to - now)
-        return finding(state, Severity.LOW, "import_expiry",
-                       f"The key's imported material expires on {key.valid_to:%Y-%m-%d} ({left} days left); "
-                       "re-import it before then.", valid_to=key.valid_to, days_left=left)
+        return finding(
+            state,
+            Severity.LOW,
+            "import_expiry",
+            f"The key's imported material expires on {key.valid_to:%Y-%m-%d} ({left} days left); "
+            "re-import it before then.",
+            valid_to=key.valid_to,
+            days_left=left,
+        )
     return None
 
 
-def assess(file_systems: Iterable[FileSystem], lookups: Mapping[str, KeyLookup],
-           alias_maps: Mapping[tuple[str, str], Mapping[str, str]] | None = None, now: datetime | None = None,
-           expiry_days: int = EXPIRY_WARNING_DAYS) -> Assessment:
+def assess(
+    file_systems: Iterable[FileSystem],
+    lookups: Mapping[str, KeyLookup],
+    alias_maps: Mapping[tuple[str, str], Mapping[str, str]] | None = None,
+    now: datetime | None = None,
+    expiry_days: int = EXPIRY_WARNING_DAYS,
+) -> Assessment:
     """Findings for every file system, given the distinct keys looked up (keyed by lower-case key ARN)."""
     now = now or datetime.now(UTC)
     maps = alias_maps or {}
@@ -124,9 +158,15 @@ def assess(file_systems: Iterable[FileSystem], lookups: Mapping[str, KeyLookup],
     for fs in file_systems:
         use = classify(fs)
         if use == "unencrypted":
-            result.unencrypted.append(UnencryptedFileSystem(file_system_id=fs.file_system_id, name=fs.name,
-                                                            account=fs.account, region=fs.region,
-                                                            mount_targets=fs.mount_targets))
+            result.unencrypted.append(
+                UnencryptedFileSystem(
+                    file_system_id=fs.file_system_id,
+                    name=fs.name,
+                    account=fs.account,
+                    region=fs.region,
+                    mount_targets=fs.mount_targets,
+                )
+            )
             continue
         if use == "aws_managed":
             result.aws_managed += 1
@@ -145,15 +185,17 @@ def assess(file_systems: Iterable[FileSystem], lookups: Mapping[str, KeyLookup],
     return result
 
 
-
 def verdict_for(event: KeyEvent, key: KeyInfo, findings: Sequence[Finding], affected: list[FileSystem]) -> Verdict:
     """The engine's verdict for a key the sweep found at risk: decide() for key states, else grant loss."""
     if any(f.problem == "key_state" for f in findings):
         return decide(event, key.state, affected)
     n = len(affected)
-    return Verdict(Outcome.ALERT, Severity.HIGH,
-                   f"The key is Enabled but the EFS grant is gone for {n} EFS file system{'s' if n != 1 else ''}; "
-                   "they will lose access to the key.")
+    return Verdict(
+        Outcome.ALERT,
+        Severity.HIGH,
+        f"The key is Enabled but the EFS grant is gone for {n} EFS file system{'s' if n != 1 else ''}; "
+        "they will lose access to the key.",
+    )
 
 
 def needs_response(current: Mapping[str, Any] | None, severity: Severity | None, fs_ids: Iterable[str]) -> bool:

@@ -17,7 +17,6 @@ RESPONDED = frozenset({"key_state", "grant_missing"})
 SEVERITY_ORDER = {Severity.CRITICAL: 4, Severity.HIGH: 3, Severity.MEDIUM: 2, Severity.LOW: 1, Severity.INFO: 0}
 
 
-
 class Finding(BaseModel):
     """A file system at risk, and why."""
 

@@ -71,9 +71,16 @@ def build_ledger(settings: Settings, clients: AwsClients) -> CountdownLedger:
 class Sweeper:
     """Runs the sweep for a set of account-Region targets with one :class:`Watchdog`."""
 
-    def __init__(self, watchdog: Watchdog, ledger: CountdownLedger | None = None, *, workers: int = DEFAULT_WORKERS,
-                 expiry_days: int = EXPIRY_WARNING_DAYS, clock: Callable[[], datetime] | None = None,
-                 progress: ProgressCallback | None = None) -> None:
+    def __init__(
+        self,
+        watchdog: Watchdog,
+        ledger: CountdownLedger | None = None,
+        *,
+        workers: int = DEFAULT_WORKERS,
+        expiry_days: int = EXPIRY_WARNING_DAYS,
+        clock: Callable[[], datetime] | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> None:
         self.watchdog = watchdog
         self.ledger = ledger if ledger is not None else build_ledger(watchdog.settings, watchdog.clients)
         self.workers = max(1, workers)
@@ -136,9 +143,19 @@ class Sweeper:
 
     def _event(self, key: KeyInfo, name: str, event_id: str, now: datetime) -> KeyEvent:
         account, region, _ = split_key_arn(key.arn)
-        return KeyEvent(event_id=event_id, event_name=name, kind="sweep", event_time=now, key_arn=key.arn,
-                        key_ref=key.arn, account=account, region=region, actor=Actor(type="keywatch sweep"),
-                        deletion_date=key.deletion_date, reported_key_state=key.state)
+        return KeyEvent(
+            event_id=event_id,
+            event_name=name,
+            kind="sweep",
+            event_time=now,
+            key_arn=key.arn,
+            key_ref=key.arn,
+            account=account,
+            region=region,
+            actor=Actor(type="keywatch sweep"),
+            deletion_date=key.deletion_date,
+            reported_key_state=key.state,
+        )
 
     # --- the run -----------------------------------------------------------------------------------
 
@@ -169,17 +186,29 @@ class Sweeper:
         assessment = assess(file_systems, lookups, alias_maps, now, self.expiry_days)
 
         # 5. incidents, policies and modes: the engine
-        report = SweepReport(findings=assessment.findings, unencrypted=assessment.unencrypted,
-                             summary=SweepSummary(sweep_id=sweep_id, started_at=started, duration_seconds=0,
-                                                  accounts=len({t.account for t in targets}),
-                                                  regions=sorted({t.region for t in targets}), targets=len(targets),
-                                                  targets_failed=len(errors), file_systems=len(file_systems),
-                                                  encrypted=sum(1 for fs in file_systems if fs.encrypted),
-                                                  customer_managed=assessment.customer_managed,
-                                                  aws_managed=assessment.aws_managed,
-                                                  unencrypted=len(assessment.unencrypted), distinct_keys=len(arns),
-                                                  findings=len(assessment.findings), by_severity={}, by_problem={},
-                                                  errors=errors))
+        report = SweepReport(
+            findings=assessment.findings,
+            unencrypted=assessment.unencrypted,
+            summary=SweepSummary(
+                sweep_id=sweep_id,
+                started_at=started,
+                duration_seconds=0,
+                accounts=len({t.account for t in targets}),
+                regions=sorted({t.region for t in targets}),
+                targets=len(targets),
+                targets_failed=len(errors),
+                file_systems=len(file_systems),
+                encrypted=sum(1 for fs in file_systems if fs.encrypted),
+                customer_managed=assessment.customer_managed,
+                aws_managed=assessment.aws_managed,
+                unencrypted=len(assessment.unencrypted),
+                distinct_keys=len(arns),
+                findings=len(assessment.findings),
+                by_severity={},
+                by_problem={},
+                errors=errors,
+            ),
+        )
         by_fs = {fs.file_system_id: fs for fs in file_systems}
         self._respond(report, assessment, lookups, by_fs, now)
         self._countdowns(report, assessment, lookups, by_fs, now)
@@ -190,12 +219,25 @@ class Sweeper:
         summary.api_calls = dict(sorted((Counter(self.watchdog.clients.calls) - calls_before).items()))
         summary.api_call_floor = call_floor([len(found) for found in per_target], len(arns))
         summary.duration_seconds = round((self._clock() - started).total_seconds(), 3)
-        logger.info("swept", sweep_id=sweep_id, targets=len(targets), failed=len(errors),
-                    file_systems=len(file_systems), distinct_keys=len(arns), findings=len(report.findings))
+        logger.info(
+            "swept",
+            sweep_id=sweep_id,
+            targets=len(targets),
+            failed=len(errors),
+            file_systems=len(file_systems),
+            distinct_keys=len(arns),
+            findings=len(report.findings),
+        )
         return report
 
-    def _respond(self, report: SweepReport, assessment: Assessment, lookups: Mapping[str, KeyLookup],
-                 by_fs: Mapping[str, FileSystem], now: datetime) -> None:
+    def _respond(
+        self,
+        report: SweepReport,
+        assessment: Assessment,
+        lookups: Mapping[str, KeyLookup],
+        by_fs: Mapping[str, FileSystem],
+        now: datetime,
+    ) -> None:
         day = f"{now:%Y-%m-%d}"
         at_risk: dict[str, list[Finding]] = defaultdict(list)
         for f in report.findings:
@@ -238,9 +280,12 @@ class Sweeper:
                 if not current or current.get("status") != "open":
                     continue
                 n = len(using[arn])
-                verdict = Verdict(Outcome.RESOLVED, Severity.INFO,
-                                  f"The sweep found the key Enabled again, with its EFS grants; "
-                                  f"{n} EFS file system{'s' if n != 1 else ''} can use it.")
+                verdict = Verdict(
+                    Outcome.RESOLVED,
+                    Severity.INFO,
+                    f"The sweep found the key Enabled again, with its EFS grants; "
+                    f"{n} EFS file system{'s' if n != 1 else ''} can use it.",
+                )
                 event = self._event(key, "Sweep", f"sweep-{day}-{key.key_id}", now)
                 report.results.append(self.watchdog.respond(event, key, using[arn], verdict=verdict))
             except SWEEP_ERRORS as exc:
@@ -252,11 +297,18 @@ class Sweeper:
     def _respond_failed(report: SweepReport, key: KeyInfo, exc: Exception) -> None:
         account, region, _ = split_key_arn(key.arn)
         logger.warning("sweep respond failed", key_arn=key.arn, error=str(exc))
-        report.summary.errors.append(TargetError(account=account, region=region,
-                                                 error=f"responding for {key.arn}: {type(exc).__name__}: {exc}"))
+        report.summary.errors.append(
+            TargetError(account=account, region=region, error=f"responding for {key.arn}: {type(exc).__name__}: {exc}")
+        )
 
-    def _countdowns(self, report: SweepReport, assessment: Assessment, lookups: Mapping[str, KeyLookup],
-                    by_fs: Mapping[str, FileSystem], now: datetime) -> None:
+    def _countdowns(
+        self,
+        report: SweepReport,
+        assessment: Assessment,
+        lookups: Mapping[str, KeyLookup],
+        by_fs: Mapping[str, FileSystem],
+        now: datetime,
+    ) -> None:
         """One reminder per threshold per key pending deletion that file systems use."""
         thresholds = self.watchdog.settings.countdown_days
         pending: dict[str, list[Finding]] = defaultdict(list)
@@ -279,21 +331,29 @@ class Sweeper:
                 continue
             left = _days(deletion - now)
             affected = [by_fs[f.file_system_id] for f in findings]
-            result = countdown_result(self._event(key, "Countdown", f"countdown-{key.key_id}-{due}d-{date}", now),
-                                      key, affected, left)
+            result = countdown_result(
+                self._event(key, "Countdown", f"countdown-{key.key_id}-{due}d-{date}", now), key, affected, left
+            )
             result.notifications = [channel.send(result) for channel in self.watchdog.channels]
-            report.countdowns.append(CountdownResult(key_arn=key.arn, threshold_days=due, days_left=left,
-                                                     deletion_date=deletion,
-                                                     file_systems=[fs.file_system_id for fs in affected],
-                                                     notifications=result.notifications))
+            report.countdowns.append(
+                CountdownResult(
+                    key_arn=key.arn,
+                    threshold_days=due,
+                    days_left=left,
+                    deletion_date=deletion,
+                    file_systems=[fs.file_system_id for fs in affected],
+                    notifications=result.notifications,
+                )
+            )
             report.summary.countdowns_sent += 1
 
 
 class _KeyLookups:
     """Each distinct key looked up once, in the background, as soon as the sweep first sees it."""
 
-    def __init__(self, pool: ThreadPoolExecutor, lookup: Callable[[str], KeyLookup],
-                 progress: ProgressCallback | None) -> None:
+    def __init__(
+        self, pool: ThreadPoolExecutor, lookup: Callable[[str], KeyLookup], progress: ProgressCallback | None
+    ) -> None:
         self._pool = pool
         self._lookup = lookup
         self._progress = progress
@@ -320,7 +380,6 @@ class _KeyLookups:
         for arn in key_arns:
             self.want(arn)
         return {arn: self._futures[arn].result() for arn in key_arns}
-
 
 
 class TargetFailed(RuntimeError):
