@@ -129,19 +129,19 @@ def screenshot(source: Path, target: Path) -> None:
         "--force-device-scale-factor=1",
     ]
     with tempfile.TemporaryDirectory() as profile:
-        dom = subprocess.run(
-            [*common, f"--user-data-dir={profile}", "--dump-dom", source.as_uri()],  # noqa: S603
+        dom = subprocess.run(  # noqa: S603
+            [*common, f"--user-data-dir={profile}", "--dump-dom", source.as_uri()],
             capture_output=True,
             text=True,
             timeout=120,
             check=True,
         ).stdout
         height = int(re.search(r"<title>(\d+)</title>", dom)[1]) + 8  # type: ignore[index]
-        subprocess.run(
+        subprocess.run(  # noqa: S603
             [
                 *common,
                 f"--user-data-dir={profile}",
-                f"--window-size={WIDTH},{height}",  # noqa: S603
+                f"--window-size={WIDTH},{height}",
                 f"--screenshot={target}",
                 source.as_uri(),
             ],
