@@ -6,7 +6,7 @@ TOOLS  ?= .tools
 PIP    := $(BIN)/pip --disable-pip-version-check -q
 
 .DEFAULT_GOAL := help
-.PHONY: help install tools demo test lint build deploy bench clean
+.PHONY: help install tools demo test lint typecheck format build deploy bench clean
 
 help: ## list the chores
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -37,12 +37,25 @@ TOOL_PATH := PATH="$(abspath $(TOOLS))/bin:$(abspath $(BIN)):$$PATH"
 demo: install ## replay every sample event on the simulated estate
 	$(BIN)/keywatch demo
 
-test: install tools ## ruff, then the whole test suite (unit, adapters on moto, end to end, template checks)
-	$(BIN)/ruff check layers functions tests benchmarks
-	$(TOOL_PATH) $(BIN)/pytest
+PY_SOURCES := layers functions tests benchmarks docs
 
-lint: install tools ## ruff, cfn-lint, sam validate --lint, checkov
-	$(BIN)/ruff check layers functions tests benchmarks
+test: install tools ## ruff, mypy --strict, then the whole suite on every core (unit, moto, end to end, template checks)
+	$(BIN)/ruff check $(PY_SOURCES)
+	$(BIN)/ruff format --check $(PY_SOURCES)
+	$(BIN)/mypy
+	$(TOOL_PATH) $(BIN)/pytest -n auto --dist loadfile
+
+typecheck: install ## mypy --strict over layers/keywatch, with the boto3 type stubs
+	$(BIN)/mypy
+
+format: install ## ruff format (one style) and ruff's safe fixes
+	$(BIN)/ruff check --fix-only $(PY_SOURCES)
+	$(BIN)/ruff format $(PY_SOURCES)
+
+lint: install tools ## ruff, ruff format --check, mypy --strict, cfn-lint, sam validate --lint, checkov
+	$(BIN)/ruff check $(PY_SOURCES)
+	$(BIN)/ruff format --check $(PY_SOURCES)
+	$(BIN)/mypy
 	$(BIN)/cfn-lint template.yaml templates/member-account.yaml
 	$(TOOL_PATH) sam validate --lint
 	$(TOOL_PATH) checkov --quiet --compact --skip-download --framework cloudformation \

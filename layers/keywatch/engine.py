@@ -152,8 +152,9 @@ class Watchdog:
                 verdict.severity,
                 verdict.reason
                 + "".join(
-                    f" {fs.name or fs.file_system_id} ({fs.file_system_id}) has {POLICY_TAG}={fs.policy_tag_invalid!r}, "
-                    "which is not notify, protect or unmount: it is treated as notify."
+                    f" {fs.name or fs.file_system_id} ({fs.file_system_id}) has "
+                    f"{POLICY_TAG}={fs.policy_tag_invalid!r}, which is not notify, protect or unmount: "
+                    "it is treated as notify."
                     for fs in misspelt
                 ),
             )

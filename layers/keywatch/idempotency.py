@@ -63,7 +63,9 @@ class IdempotentHandling:
         )
         self._local = threading.local()
 
-        @idempotent_function(data_keyword_argument="key", persistence_store=persistence, config=self.config)
+        @idempotent_function(  # type: ignore[untyped-decorator]  # Powertools leaves it untyped
+            data_keyword_argument="key", persistence_store=persistence, config=self.config
+        )
         def once(key: dict[str, str]) -> dict[str, Any]:
             result: EventResult = self._local.handle()
             self._local.result = result
@@ -81,6 +83,7 @@ class IdempotentHandling:
         self._local.handle = handle
         self._local.result = None
         first = self._once(key={"event_id": event.event_id})
-        if self._local.result is not None:
-            return self._local.result
+        result: EventResult | None = self._local.result
+        if result is not None:
+            return result
         return duplicate_of(first, event)

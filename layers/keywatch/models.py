@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -170,11 +170,11 @@ class EventResult(BaseModel):
     event: KeyEvent | None = Field(default=None, exclude=True)
     key: KeyInfo | None = Field(default=None, exclude=True)
 
-    def report(self) -> dict:
+    def report(self) -> dict[str, Any]:
         """The JSON contract of DESIGN.md section 2."""
         return self.model_dump(mode="json")
 
-    def document(self) -> dict:
+    def document(self) -> dict[str, Any]:
         """The report plus who did what, when: the JSON that programs subscribed to the alerts read."""
         document = self.report()
         if self.event is not None:

@@ -98,7 +98,7 @@ class CloudTrailRecord(BaseModel):
 class KmsEventBridgeEvent(EventBridgeModel):
     """The envelope. ``account`` is optional: events that reach SQS can lack it."""
 
-    account: str = ""  # type: ignore[assignment]
+    account: str = ""
     resources: list[str] = Field(default_factory=list)
     detail: dict[str, Any]
 

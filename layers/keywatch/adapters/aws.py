@@ -9,13 +9,25 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from keywatch.iam import needs
+
+if TYPE_CHECKING:  # boto3-stubs, a dev dependency: clients are typed per service for mypy --strict
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_efs import EFSClient
+    from mypy_boto3_kms import KMSClient
+    from mypy_boto3_organizations import OrganizationsClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_ssm import SSMClient
+    from mypy_boto3_sts import STSClient
 
 Purpose = Literal["read", "write"]
 ROLE_SESSION_SECONDS = 3600
@@ -61,7 +73,7 @@ class AwsClients:
 
     def _count(self, event_name: str, **_: Any) -> None:
         # event_name is "before-call.<service>.<Operation>"
-        _, service, operation = event_name.split(".", 2)
+        service, operation = event_name.split(".", 2)[1:]
         with self._lock:  # the sweep calls from many threads; Counter += is not atomic
             self.calls[f"{service}:{operation}"] += 1
 
@@ -110,6 +122,34 @@ class AwsClients:
             "aws_session_token": creds["SessionToken"],
         }
 
+    @overload
+    def client(self, service: Literal["kms"], account: str, region: str, purpose: Purpose = ...) -> KMSClient: ...
+    @overload
+    def client(self, service: Literal["efs"], account: str, region: str, purpose: Purpose = ...) -> EFSClient: ...
+    @overload
+    def client(self, service: Literal["sns"], account: str, region: str, purpose: Purpose = ...) -> SNSClient: ...
+    @overload
+    def client(self, service: Literal["sqs"], account: str, region: str, purpose: Purpose = ...) -> SQSClient: ...
+    @overload
+    def client(
+        self, service: Literal["dynamodb"], account: str, region: str, purpose: Purpose = ...
+    ) -> DynamoDBClient: ...
+    @overload
+    def client(self, service: Literal["sts"], account: str, region: str, purpose: Purpose = ...) -> STSClient: ...
+    @overload
+    def client(self, service: Literal["ec2"], account: str, region: str, purpose: Purpose = ...) -> EC2Client: ...
+    @overload
+    def client(
+        self, service: Literal["organizations"], account: str, region: str, purpose: Purpose = ...
+    ) -> OrganizationsClient: ...
+    @overload
+    def client(
+        self, service: Literal["secretsmanager"], account: str, region: str, purpose: Purpose = ...
+    ) -> SecretsManagerClient: ...
+    @overload
+    def client(self, service: Literal["ssm"], account: str, region: str, purpose: Purpose = ...) -> SSMClient: ...
+    @overload
+    def client(self, service: str, account: str, region: str, purpose: Purpose = ...) -> Any: ...
     def client(self, service: str, account: str, region: str, purpose: Purpose = "read") -> Any:
         """A cached client. Other accounts are entered once per (account, purpose) and re-entered before
         the role session expires; one slow account never holds up the others."""
@@ -137,6 +177,28 @@ class AwsClients:
     def home_region(self) -> str:
         return self._session.region_name or "us-east-1"
 
+    @overload
+    def home_client(self, service: Literal["kms"], region: str) -> KMSClient: ...
+    @overload
+    def home_client(self, service: Literal["efs"], region: str) -> EFSClient: ...
+    @overload
+    def home_client(self, service: Literal["sns"], region: str) -> SNSClient: ...
+    @overload
+    def home_client(self, service: Literal["sqs"], region: str) -> SQSClient: ...
+    @overload
+    def home_client(self, service: Literal["dynamodb"], region: str) -> DynamoDBClient: ...
+    @overload
+    def home_client(self, service: Literal["sts"], region: str) -> STSClient: ...
+    @overload
+    def home_client(self, service: Literal["ec2"], region: str) -> EC2Client: ...
+    @overload
+    def home_client(self, service: Literal["organizations"], region: str) -> OrganizationsClient: ...
+    @overload
+    def home_client(self, service: Literal["secretsmanager"], region: str) -> SecretsManagerClient: ...
+    @overload
+    def home_client(self, service: Literal["ssm"], region: str) -> SSMClient: ...
+    @overload
+    def home_client(self, service: str, region: str) -> Any: ...
     def home_client(self, service: str, region: str) -> Any:
         return self.client(service, self.home_account, region)
 

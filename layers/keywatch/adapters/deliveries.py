@@ -18,7 +18,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from keywatch.adapters.aws import AwsClients, put_item_if
 from keywatch.iam import needs
@@ -31,6 +31,9 @@ DELIVERY_TTL_SECONDS = 90 * 24 * 3600
 THREAD_TTL_SECONDS = 180 * 24 * 3600
 
 Final = Literal["sent", "failed", "skipped"]
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 
 def _iso(epoch: float) -> str:
@@ -128,7 +131,7 @@ class DynamoDeliveries:
         self._clock = clock
 
     @property
-    def _db(self) -> Any:
+    def _db(self) -> DynamoDBClient:
         return self._clients.home_client("dynamodb", self._region)
 
     @staticmethod

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from keywatch.adapters.aws import AwsClients, Purpose, error_code
 from keywatch.iam import needs
 from keywatch.models import POLICY_TAG, FileSystem, MountTargetSpec, Policy
+
+if TYPE_CHECKING:
+    from mypy_boto3_efs import EFSClient
+    from mypy_boto3_efs.type_defs import MountTargetDescriptionTypeDef
 
 PAGE_SIZE = 100  # the most DescribeFileSystems returns per page
 
@@ -18,7 +22,7 @@ class EfsGateway:
     def __init__(self, clients: AwsClients) -> None:
         self._clients = clients
 
-    def _client(self, account: str, region: str, purpose: Purpose = "read") -> Any:
+    def _client(self, account: str, region: str, purpose: Purpose = "read") -> EFSClient:
         return self._clients.client("efs", account, region, purpose)
 
     @needs("elasticfilesystem:DescribeFileSystems")
@@ -41,7 +45,7 @@ class EfsGateway:
         return to_file_system(systems[0], account, region) if systems else None
 
 
-def to_file_system(raw: dict[str, Any], account: str, region: str) -> FileSystem:
+def to_file_system(raw: Mapping[str, Any], account: str, region: str) -> FileSystem:
     tags = {t["Key"]: t["Value"] for t in raw.get("Tags", []) if "Key" in t}
     tag_value = (tags.get(POLICY_TAG) or "").strip().lower()
     try:
@@ -69,7 +73,7 @@ class MountTargetGateway:
     def __init__(self, clients: AwsClients) -> None:
         self._clients = clients
 
-    def _client(self, account: str, region: str, purpose: Purpose = "read") -> Any:
+    def _client(self, account: str, region: str, purpose: Purpose = "read") -> EFSClient:
         return self._clients.client("efs", account, region, purpose)
 
     @needs("elasticfilesystem:DescribeMountTargets", "elasticfilesystem:DescribeMountTargetSecurityGroups")
@@ -97,7 +101,7 @@ class MountTargetGateway:
         are back, without a security-group call per mount target."""
         return [mt["SubnetId"] for mt in self._live(fs)]
 
-    def _live(self, fs: FileSystem) -> list[dict[str, Any]]:
+    def _live(self, fs: FileSystem) -> list[MountTargetDescriptionTypeDef]:
         """DescribeMountTargets, less those being deleted (AWS lists them until they are gone)."""
         paginator = self._client(fs.account, fs.region).get_paginator("describe_mount_targets")
         return [

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from keywatch.adapters.aws import AwsClients, put_item_if
 from keywatch.iam import needs
 from keywatch.models import ActionResult, EventResult, MountTargetSpec
 
 INCIDENT = "incident"
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 
 def _now() -> str:
@@ -140,7 +143,7 @@ class DynamoIncidentStore:
         self._region = region
 
     @property
-    def _db(self) -> Any:
+    def _db(self) -> DynamoDBClient:
         return self._clients.home_client("dynamodb", self._region)
 
     @staticmethod

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -11,6 +12,9 @@ from keywatch.adapters.aws import AwsClients, Purpose, error_code
 from keywatch.iam import needs
 from keywatch.keys import KeyRef, split_key_arn
 from keywatch.models import DELETED, UNKNOWN, KeyInfo
+
+if TYPE_CHECKING:
+    from mypy_boto3_kms import KMSClient
 
 EFS_GRANT_CONTEXT = "aws:elasticfilesystem:filesystem:id"
 
@@ -24,7 +28,7 @@ class KmsGateway:
         self._clients = clients
         self._alias_maps: dict[tuple[str, str], dict[str, str]] = {}
 
-    def _client(self, account: str, region: str, purpose: Purpose = "read") -> Any:
+    def _client(self, account: str, region: str, purpose: Purpose = "read") -> KMSClient:
         return self._clients.client("kms", account, region, purpose)
 
     @needs("kms:DescribeKey")
@@ -113,7 +117,7 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _key_info(meta: dict[str, Any], key_arn: str) -> KeyInfo:
+def _key_info(meta: Mapping[str, Any], key_arn: str) -> KeyInfo:
     deletion = meta.get("DeletionDate")
     valid_to = meta.get("ValidTo")
     return KeyInfo(

@@ -230,16 +230,15 @@ class ParameterTarget:
 
     @needs("secretsmanager:GetSecretValue", scope="notify")
     def _from_secrets_manager(self, force: bool) -> str | bytes:
-        return self._provider("secrets").get(self.name, max_age=self._max_age, force_fetch=force)  # type: ignore[no-any-return]
+        value: str | bytes = self._provider("secrets").get(self.name, max_age=self._max_age, force_fetch=force)
+        return value
 
     @needs("ssm:GetParameter", scope="notify")
     def _from_ssm(self, force: bool) -> str | bytes:
-        return self._provider("ssm").get(
-            self.name,
-            max_age=self._max_age,
-            decrypt=True,  # type: ignore[no-any-return]
-            force_fetch=force,
+        value: str | bytes = self._provider("ssm").get(
+            self.name, max_age=self._max_age, decrypt=True, force_fetch=force
         )
+        return value
 
     def target(self, force: bool = False) -> SlackTarget:
         """The current target; ``force`` refetches (after Slack said the credential is no longer good)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -100,7 +101,7 @@ def print_summary(results: Sequence[EventResult]) -> None:
     )
 
 
-def print_incidents(incidents: Sequence[dict]) -> None:
+def print_incidents(incidents: Sequence[dict[str, Any]]) -> None:
     if not incidents:
         console.print("No incidents.")
         return

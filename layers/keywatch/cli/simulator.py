@@ -183,7 +183,7 @@ def _accept_real_multi_region_key_ids() -> None:
         original(self, key_id)
 
     validate._keywatch = True  # type: ignore[attr-defined]
-    responses.KmsResponse._validate_cmk_id = validate
+    responses.KmsResponse._validate_cmk_id = validate  # type: ignore[method-assign]
 
 
 _SIM_ENV = {
@@ -398,11 +398,8 @@ class Estate:
         created = efs.create_file_system(**args)["FileSystemId"]
         fs_id = spec.id or stable_fs_id(*where)
         _Backends.rename_file_system(account, region, created, fs_id)
-        efs.tag_resource(
-            ResourceId=fs_id,
-            Tags=[{"Key": "Name", "Value": spec.name}]
-            + [{"Key": k, "Value": v} for k, v in spec.tags.items() if k != "Name"],
-        )
+        tags = {"Name": spec.name, **{k: v for k, v in spec.tags.items() if k != "Name"}}
+        efs.tag_resource(ResourceId=fs_id, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
         self.file_system_ids[where] = fs_id
         if key_arn:
             key_account, key_region, key_id = split_key_arn(key_arn)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Protocol
+from typing import Any, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
@@ -39,7 +39,7 @@ class Channel(Protocol):
 SNS_MESSAGE_BUDGET = 240_000  # bytes; SNS takes 256 KiB, message attributes and the subject included
 
 
-def _sns_size(body: str, document: dict) -> int:
+def _sns_size(body: str, document: dict[str, Any]) -> int:
     """What :meth:`SnsPublisher.publish` will send: the text twice and the JSON five times, JSON-encoded."""
     as_json = json.dumps(json.dumps(document, default=str))
     return 2 * len(json.dumps(body).encode()) + 5 * len(as_json.encode()) + 200
@@ -62,7 +62,7 @@ def _keep_items(body: str, keep: int) -> str:
     return "\n".join(out[:-1])
 
 
-def fit_for_sns(result: EventResult) -> tuple[str, dict]:
+def fit_for_sns(result: EventResult) -> tuple[str, dict[str, Any]]:
     """The e-mail text and the JSON document of ``result``, summarised until they fit one SNS message.
 
     A key used by hundreds of file systems would otherwise make Publish fail ("Message too long")

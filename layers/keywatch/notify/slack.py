@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -16,12 +16,12 @@ from keywatch.adapters.slack import (
     SlackDeliveryError,
     SlackPoster,
     SlackTarget,
-    redact,
 )
 from keywatch.models import EventResult, NotificationResult, Outcome
 from keywatch.notify import blocks
 from keywatch.notify.channels import SLACK_NOT_CONFIGURED as NOT_CONFIGURED
 from keywatch.observability import logger
+from keywatch.redaction import redact
 
 
 class TargetSource(Protocol):
@@ -104,7 +104,7 @@ class SlackChannel:
             logger.warning("slack thread unreadable; posting a new message", key_arn=key_arn, error=str(exc))
             return None
 
-    def _post(self, target: SlackTarget, result: EventResult, payload: dict) -> NotificationResult:
+    def _post(self, target: SlackTarget, result: EventResult, payload: dict[str, Any]) -> NotificationResult:
         if not target.threads:
             self._poster.post(target, payload)
             return self._result("sent", "posted to the Slack incoming webhook")

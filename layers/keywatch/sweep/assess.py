@@ -68,7 +68,7 @@ def assess_one(
 ) -> Finding | None:
     """The finding for one file system on a customer managed key, or None when it is not at risk."""
 
-    def finding(state: str, severity: Severity, problem: Problem, reason: str, **extra: object) -> Finding:
+    def finding(state: str, severity: Severity, problem: Problem, reason: str, **extra: Any) -> Finding:
         return Finding(
             file_system_id=fs.file_system_id,
             name=fs.name,
@@ -82,7 +82,7 @@ def assess_one(
             policy=fs.policy,
             mount_targets=fs.mount_targets,
             **extra,
-        )  # type: ignore[arg-type]
+        )
 
     if lookup is None:
         why = f"its key {fs.kms_key_id!r} can't be resolved to a KMS key (the alias points at no key?)"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -93,7 +93,7 @@ class SweepReport(BaseModel):
     countdowns: list[CountdownResult] = Field(default_factory=list)
     summary: SweepSummary
 
-    def report(self) -> dict:
+    def report(self) -> dict[str, Any]:
         """The ``keywatch sweep --json`` document (DESIGN.md §2)."""
         return self.model_dump(mode="json")
 

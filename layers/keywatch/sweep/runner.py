@@ -242,7 +242,7 @@ class Sweeper:
         at_risk: dict[str, list[Finding]] = defaultdict(list)
         for f in report.findings:
             arn = assessment.key_of.get(f.file_system_id)
-            if f.problem in RESPONDED and arn in lookups:
+            if f.problem in RESPONDED and arn is not None and arn in lookups:
                 at_risk[arn].append(f)
         incidents = self.watchdog.incidents
         summary = report.summary
@@ -314,7 +314,7 @@ class Sweeper:
         pending: dict[str, list[Finding]] = defaultdict(list)
         for f in report.findings:
             arn = assessment.key_of.get(f.file_system_id)
-            if f.key_state == "PendingDeletion" and arn in lookups:
+            if f.key_state == "PendingDeletion" and arn is not None and arn in lookups:
                 pending[arn].append(f)
         for arn, findings in sorted(pending.items()):
             key = lookups[arn].key
