@@ -6,14 +6,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from keywatch.keys import InvalidKeyIdentifier, KeyRef
-from keywatch.models import DELETED, UNKNOWN, FileSystem, KeyEvent, Outcome, Severity
+from keywatch.models import DELETED, UNKNOWN, FileSystem, KeyEvent, KeyState, Outcome, Severity
 from keywatch.parse import GRANT_EVENTS, NATIVE_EVENTS, RECOVERY_EVENTS, WATCHED_EVENT_NAMES
 
 EFS_SERVICE = "elasticfilesystem.amazonaws.com"
 
 # Key states that make every file system on the key stop working, by severity.
-CRITICAL_STATES = frozenset({DELETED, "PendingDeletion", "PendingReplicaDeletion", "PendingImport"})
-HIGH_STATES = frozenset({"Disabled", "Unavailable"})
+CRITICAL_STATES = frozenset(
+    {KeyState.DELETED, KeyState.PENDING_DELETION, KeyState.PENDING_REPLICA_DELETION, KeyState.PENDING_IMPORT}
+)
+HIGH_STATES = frozenset({KeyState.DISABLED, KeyState.UNAVAILABLE})
 UNUSABLE_STATES = CRITICAL_STATES | HIGH_STATES
 
 AliasResolver = Callable[[str, str, str], str | None]  # (account, region, alias name) -> key id
@@ -110,7 +112,7 @@ def is_own_action(event: KeyEvent, own_roles: Iterable[str]) -> bool:
     return bool(wanted & seen) or bool(names & {w for w in wanted if ":" not in w})
 
 
-def decide(event: KeyEvent, key_state: str, affected: list[FileSystem]) -> Verdict:
+def decide(event: KeyEvent, key_state: KeyState, affected: list[FileSystem]) -> Verdict:
     """Outcome and severity, as DESIGN.md §3 prescribes, for an event on a key file systems use."""
     n = len(affected)
     if n == 0:
@@ -122,9 +124,9 @@ def decide(event: KeyEvent, key_state: str, affected: list[FileSystem]) -> Verdi
     if state in CRITICAL_STATES:
         what = {
             DELETED: "has been deleted; the data on",
-            "PendingDeletion": "is scheduled for deletion, which is irreversible;",
-            "PendingReplicaDeletion": "is a multi-Region primary pending deletion;",
-            "PendingImport": "has no key material (deleted or expired);",
+            KeyState.PENDING_DELETION: "is scheduled for deletion, which is irreversible;",
+            KeyState.PENDING_REPLICA_DELETION: "is a multi-Region primary pending deletion;",
+            KeyState.PENDING_IMPORT: "has no key material (deleted or expired);",
         }[state]
         return Verdict(Outcome.ALERT, Severity.CRITICAL, f"The key {what} {fs_text} will become unreadable.")
     if state in HIGH_STATES:
@@ -142,7 +144,7 @@ def decide(event: KeyEvent, key_state: str, affected: list[FileSystem]) -> Verdi
             f"{who} called {event.event_name} on a grant of a key used by {fs_text}; "
             "if it was the EFS grant, they will lose access.",
         )
-    if event.event_name in RECOVERY_EVENTS and state == "Enabled":
+    if event.event_name in RECOVERY_EVENTS and state == KeyState.ENABLED:
         return Verdict(Outcome.RESOLVED, Severity.INFO, f"The key is Enabled again; {fs_text} can use it.")
     if state == UNKNOWN:
         return Verdict(

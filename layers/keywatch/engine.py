@@ -25,6 +25,7 @@ from keywatch.models import (
     FileSystem,
     KeyEvent,
     KeyInfo,
+    KeyState,
     Mode,
     Outcome,
     Severity,
@@ -175,7 +176,7 @@ class Watchdog:
 
         if self.incidents is not None:
             self.incidents.record_actions(key.arn, result.actions, self.actor)
-            recovered = verdict.outcome == Outcome.RESOLVED or result.key_state_after == "Enabled"
+            recovered = verdict.outcome == Outcome.RESOLVED or result.key_state_after == KeyState.ENABLED
             if recovered and not self.incidents.snapshots(key.arn):
                 self.incidents.resolve(key.arn, result, self.actor)
 
@@ -214,7 +215,7 @@ class Watchdog:
             actor=Actor(type="Operator"),
         )
         refusal = None
-        if key.state != "Enabled":
+        if key.state != KeyState.ENABLED:
             refusal = (
                 Verdict(
                     Outcome.ALERT,

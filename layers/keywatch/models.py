@@ -38,9 +38,34 @@ class Policy(StrEnum):
 
 POLICY_TAG = "keywatch:on-key-loss"
 
-# Key states reported by KMS, plus "Deleted" for a key that DescribeKey no longer finds.
-DELETED = "Deleted"
-UNKNOWN = "Unknown"
+
+class KeyState(StrEnum):
+    """The states KMS reports, plus ``Deleted`` (DescribeKey no longer finds the key) and ``Unknown``
+    (keywatch could not read it). A state KMS adds later reads as ``Unknown``, never as a crash."""
+
+    CREATING = "Creating"
+    ENABLED = "Enabled"
+    DISABLED = "Disabled"
+    PENDING_DELETION = "PendingDeletion"
+    PENDING_REPLICA_DELETION = "PendingReplicaDeletion"
+    PENDING_IMPORT = "PendingImport"
+    UNAVAILABLE = "Unavailable"
+    UPDATING = "Updating"
+    DELETED = "Deleted"
+    UNKNOWN = "Unknown"
+
+    @classmethod
+    def read(cls, value: object) -> KeyState:
+        """The state named by ``value``, or ``Unknown`` for anything else."""
+        try:
+            return cls(str(value))
+        except ValueError:
+            return cls.UNKNOWN
+
+
+# Kept as names: "Deleted" for a key DescribeKey no longer finds, "Unknown" for one keywatch can't read.
+DELETED = KeyState.DELETED
+UNKNOWN = KeyState.UNKNOWN
 
 
 class Actor(BaseModel):
@@ -81,7 +106,7 @@ class KeyEvent(BaseModel):
     grant_id: str | None = None
     deletion_date: datetime | None = None
     pending_window_days: int | None = None
-    reported_key_state: str | None = None  # the state the event itself says the key is in
+    reported_key_state: KeyState | None = None  # the state the event itself says the key is in
     policy_document: str | None = None
 
 
@@ -142,7 +167,7 @@ class KeyInfo(BaseModel):
 
     arn: str
     key_id: str
-    state: str
+    state: KeyState
     aliases: list[str] = Field(default_factory=list)
     deletion_date: datetime | None = None
     origin: str | None = None
@@ -158,13 +183,13 @@ class EventResult(BaseModel):
     event_id: str
     event_name: str
     key_arn: str | None = None
-    key_state: str | None = None
+    key_state: KeyState | None = None
     outcome: Outcome
     severity: Severity | None = None
     reason: str
     affected: list[Affected] = Field(default_factory=list)
     actions: list[ActionResult] = Field(default_factory=list)
-    key_state_after: str | None = None
+    key_state_after: KeyState | None = None
     notifications: list[NotificationResult] = Field(default_factory=list)
     # context for notifications; kept out of the JSON contract
     event: KeyEvent | None = Field(default=None, exclude=True)

@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from keywatch.keys import InvalidKeyIdentifier, KeyRef
-from keywatch.models import Actor, KeyEvent
+from keywatch.models import Actor, KeyEvent, KeyState
 
 CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
 NATIVE_DELETION = "KMS CMK Deletion"
@@ -43,6 +43,16 @@ GRANT_EVENTS = frozenset({"RetireGrant", "RevokeGrant"})
 WATCHED_CALLS = LOSS_EVENTS | RECOVERY_EVENTS
 NATIVE_EVENTS = frozenset({NATIVE_DELETION, NATIVE_EXPIRATION})
 WATCHED_EVENT_NAMES = WATCHED_CALLS | NATIVE_EVENTS
+
+# The state a successful call leaves the key in, when the record doesn't say.
+STATE_AFTER = {
+    "DisableKey": KeyState.DISABLED,
+    "EnableKey": KeyState.ENABLED,
+    "CancelKeyDeletion": KeyState.DISABLED,
+    "DeleteImportedKeyMaterial": KeyState.PENDING_IMPORT,
+    "ImportKeyMaterial": KeyState.ENABLED,
+    "ScheduleKeyDeletion": KeyState.PENDING_DELETION,
+}
 
 
 class InvalidEvent(ValueError):
@@ -213,7 +223,7 @@ def _from_native(envelope: KmsEventBridgeEvent) -> KeyEvent:
         [*envelope.resources, key_id if isinstance(key_id, str) else None], account, envelope.region
     )
     ref = KeyRef.parse(key_arn) if key_arn else None
-    state = {NATIVE_DELETION: "Deleted", NATIVE_EXPIRATION: "PendingImport"}.get(envelope.detail_type)
+    state = {NATIVE_DELETION: KeyState.DELETED, NATIVE_EXPIRATION: KeyState.PENDING_IMPORT}.get(envelope.detail_type)
     return KeyEvent(
         event_id=envelope.id,
         event_name=envelope.detail_type,
@@ -247,15 +257,9 @@ def _from_cloudtrail(envelope: KmsEventBridgeEvent) -> KeyEvent:
     ref = KeyRef.parse(key_arn) if key_arn else None
 
     window = request.get("pendingWindowInDays")
-    reported = response.get("keyState") if isinstance(response.get("keyState"), str) else None
-    reported = reported or {
-        "DisableKey": "Disabled",
-        "EnableKey": "Enabled",
-        "CancelKeyDeletion": "Disabled",
-        "DeleteImportedKeyMaterial": "PendingImport",
-        "ImportKeyMaterial": "Enabled",
-        "ScheduleKeyDeletion": "PendingDeletion",
-    }.get(record.event_name)
+    said = response.get("keyState")
+    reported: KeyState | None = KeyState.read(said) if isinstance(said, str) else None
+    reported = reported or STATE_AFTER.get(record.event_name)
     if record.error_code:
         reported = None  # a failed call changed nothing: it says nothing about the key's state
 

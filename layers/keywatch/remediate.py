@@ -19,11 +19,11 @@ from keywatch.adapters.efs import MountTargetGateway
 from keywatch.adapters.incidents import IncidentStore
 from keywatch.adapters.kms import KmsError, KmsGateway
 from keywatch.assess import UNUSABLE_STATES
-from keywatch.models import ActionResult, ActionType, FileSystem, Mode, Outcome, Policy
+from keywatch.models import ActionResult, ActionType, FileSystem, KeyState, Mode, Outcome, Policy
 from keywatch.observability import logger, metrics
 
-PENDING_DELETION = frozenset({"PendingDeletion", "PendingReplicaDeletion"})
-REENABLEABLE = frozenset({"Disabled"}) | PENDING_DELETION
+PENDING_DELETION = frozenset({KeyState.PENDING_DELETION, KeyState.PENDING_REPLICA_DELETION})
+REENABLEABLE = frozenset({KeyState.DISABLED}) | PENDING_DELETION
 ACTION_ERRORS = (ClientError, BotoCoreError, AccountAccessError, KmsError)
 
 
@@ -40,7 +40,7 @@ class Planned:
 
 def plan(
     outcome: Outcome,
-    key_state: str,
+    key_state: KeyState,
     key_arn: str,
     affected: Sequence[FileSystem],
     restorable: Sequence[FileSystem] = (),
@@ -114,9 +114,9 @@ class EnableKey(Action):
 
     def run(self, ctx: Context, planned: Planned) -> str:
         state = self.key_state(ctx)
-        if state == "Enabled":
+        if state == KeyState.ENABLED:
             raise Skip("the key is already Enabled")
-        if state != "Disabled":
+        if state != KeyState.DISABLED:
             raise Skip(f"a {state} key can't be enabled")
         ctx.kms.enable_key(ctx.key_arn)
         return "key enabled"
@@ -131,7 +131,7 @@ class DeleteMountTargets(Action):
         fs = planned.file_system
         assert fs is not None
         state = self.key_state(ctx)
-        if state == "Enabled":
+        if state == KeyState.ENABLED:
             raise Skip("the key has recovered; mount targets kept")
         if ctx.incidents is None:
             raise RuntimeError("no incident store is configured; refusing to delete mount targets without a record")
@@ -153,7 +153,7 @@ class RestoreMountTargets(Action):
         fs = planned.file_system
         assert fs is not None
         state = self.key_state(ctx)
-        if state != "Enabled":
+        if state != KeyState.ENABLED:
             raise Skip(f"the key is {state}; mount targets stay removed until it is Enabled")
         if ctx.incidents is None:
             raise Skip("no incident store is configured")

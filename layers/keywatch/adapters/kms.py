@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 from keywatch.adapters.aws import AwsClients, Purpose, error_code
 from keywatch.iam import needs
 from keywatch.keys import KeyRef, split_key_arn
-from keywatch.models import DELETED, UNKNOWN, KeyInfo
+from keywatch.models import DELETED, UNKNOWN, KeyInfo, KeyState
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
@@ -123,7 +123,7 @@ def _key_info(meta: Mapping[str, Any], key_arn: str) -> KeyInfo:
     return KeyInfo(
         arn=str(meta.get("Arn") or key_arn),
         key_id=str(meta["KeyId"]),
-        state=str(meta.get("KeyState") or ("Enabled" if meta.get("Enabled") else "Disabled")),
+        state=KeyState.read(meta.get("KeyState") or ("Enabled" if meta.get("Enabled") else "Disabled")),
         deletion_date=_aware(deletion) if isinstance(deletion, datetime) else None,
         origin=meta.get("Origin"),
         multi_region=bool(meta.get("MultiRegion")),

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from keywatch.keys import InvalidKeyIdentifier, console_url, split_key_arn
-from keywatch.models import ActionResult, Affected, EventResult, Outcome
+from keywatch.models import ActionResult, Affected, EventResult, KeyState, Outcome
 from keywatch.notify import text
 
 MAX_BLOCKS = 50
@@ -200,10 +200,13 @@ def _key_block(result: EventResult, now: datetime) -> dict[str, Any]:
         state += f" \u2192 {code(result.key_state_after)}"
 
     deletion = text.deletion_date(result)
-    pending = (result.key_state_after or result.key_state) in ("PendingDeletion", "PendingReplicaDeletion")
+    pending = (result.key_state_after or result.key_state) in (
+        KeyState.PENDING_DELETION,
+        KeyState.PENDING_REPLICA_DELETION,
+    )
     if deletion is not None and (pending or result.event_name == "ScheduleKeyDeletion"):
         deletion_value = f"{_utc(deletion):%Y-%m-%d %H:%M} UTC\n*{_days(deletion, now)}*"
-    elif result.key_state == "PendingReplicaDeletion":
+    elif result.key_state == KeyState.PENDING_REPLICA_DELETION:
         deletion_value = "after its replica keys are deleted"
     else:
         deletion_value = ""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from keywatch.models import EventResult, Outcome
+from keywatch.models import EventResult, KeyState, Outcome
 
 SUBJECT_LIMIT = 99  # SNS: fewer than 100 characters, ASCII, no line breaks
 
@@ -56,20 +56,20 @@ def next_step(result: EventResult) -> str:
     region = result.key_arn.split(":")[3]
     arn = result.key_arn
     state = result.key_state_after or result.key_state
-    if state in ("PendingDeletion", "PendingReplicaDeletion"):
+    if state in (KeyState.PENDING_DELETION, KeyState.PENDING_REPLICA_DELETION):
         return (
             f"Cancel the deletion, then re-enable the key: aws kms cancel-key-deletion --key-id {arn} "
             f"--region {region} && aws kms enable-key --key-id {arn} --region {region}"
         )
-    if state == "Disabled" or state == "Unavailable":
+    if state in (KeyState.DISABLED, KeyState.UNAVAILABLE):
         return f"Re-enable the key if this was not intended: aws kms enable-key --key-id {arn} --region {region}"
-    if state == "PendingImport":
+    if state == KeyState.PENDING_IMPORT:
         return f"Re-import the same key material: aws kms import-key-material --key-id {arn} --region {region} ..."
-    if state == "Deleted":
+    if state == KeyState.DELETED:
         return "The key is gone: restore the file systems' data from a backup encrypted with another key."
     if result.event_name in ("RetireGrant", "RevokeGrant"):
         return "Check the EFS grant on the key (aws kms list-grants); if it is gone, contact AWS Support."
-    if state == "Enabled" and result.key_state not in (None, "Enabled"):
+    if state == KeyState.ENABLED and result.key_state not in (None, KeyState.ENABLED):
         return (
             f"keywatch put the key back in service ({result.key_state} -> Enabled); find out who changed it "
             "and why, before it happens again."

@@ -9,7 +9,7 @@ from typing import Any
 
 from keywatch.assess import CRITICAL_STATES, HIGH_STATES, Verdict, decide, normalise_key_arn
 from keywatch.keys import InvalidKeyIdentifier, KeyRef
-from keywatch.models import DELETED, UNKNOWN, FileSystem, KeyEvent, KeyInfo, Outcome, Severity
+from keywatch.models import DELETED, UNKNOWN, FileSystem, KeyEvent, KeyInfo, KeyState, Outcome, Severity
 from keywatch.sweep.models import (
     SEVERITY_ORDER,
     Assessment,
@@ -68,7 +68,7 @@ def assess_one(
 ) -> Finding | None:
     """The finding for one file system on a customer managed key, or None when it is not at risk."""
 
-    def finding(state: str, severity: Severity, problem: Problem, reason: str, **extra: Any) -> Finding:
+    def finding(state: KeyState, severity: Severity, problem: Problem, reason: str, **extra: Any) -> Finding:
         return Finding(
             file_system_id=fs.file_system_id,
             name=fs.name,
@@ -98,15 +98,16 @@ def assess_one(
     if state in CRITICAL_STATES:
         reason = {
             DELETED: "The key has been deleted; the data on this file system can no longer be read.",
-            "PendingDeletion": (
+            KeyState.PENDING_DELETION: (
                 f"The key is scheduled for deletion on {deletion:%Y-%m-%d} ({days_left} days left); "
                 "the data becomes unreadable for good when it is deleted."
                 if deletion
                 else "The key is scheduled for deletion; the data becomes unreadable for good then."
             ),
-            "PendingReplicaDeletion": "The key is a multi-Region primary pending deletion; the data will become "
-            "unreadable.",
-            "PendingImport": "The key has no key material (deleted or expired); the file system can't be read.",
+            KeyState.PENDING_REPLICA_DELETION: (
+                "The key is a multi-Region primary pending deletion; the data will become unreadable."
+            ),
+            KeyState.PENDING_IMPORT: "The key has no key material (deleted or expired); the file system can't be read.",
         }[state]
         return finding(state, Severity.CRITICAL, "key_state", reason, deletion_date=deletion, days_left=days_left)
     if state in HIGH_STATES:
@@ -121,7 +122,7 @@ def assess_one(
         return finding(
             state, Severity.MEDIUM, "key_unreadable", f"keywatch cannot read the key{detail}; its state is unknown."
         )
-    if state != "Enabled":
+    if state != KeyState.ENABLED:
         return None  # Creating, Updating: transient
     if lookup.grants is not None and fs.file_system_id.lower() not in lookup.grants:
         return finding(

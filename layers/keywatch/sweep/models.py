@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from keywatch.models import EventResult, KeyInfo, NotificationResult, Policy, Severity
+from keywatch.models import EventResult, KeyInfo, KeyState, NotificationResult, Policy, Severity
 
 Problem = Literal["key_state", "grant_missing", "import_expiry", "key_unreadable"]
 KeyUse = Literal["unencrypted", "aws_managed", "alias", "key", "invalid"]
@@ -25,7 +25,7 @@ class Finding(BaseModel):
     account: str
     region: str
     key_arn: str | None
-    key_state: str
+    key_state: KeyState
     severity: Severity
     reason: str
     problem: Problem

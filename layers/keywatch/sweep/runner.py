@@ -26,7 +26,7 @@ from keywatch.config import Settings
 from keywatch.engine import Watchdog
 from keywatch.fanout import SweepTarget, sweep_id_for
 from keywatch.keys import split_key_arn
-from keywatch.models import UNKNOWN, Actor, FileSystem, KeyEvent, KeyInfo, Outcome, Severity
+from keywatch.models import UNKNOWN, Actor, FileSystem, KeyEvent, KeyInfo, KeyState, Outcome, Severity
 from keywatch.observability import logger, metrics
 from keywatch.sweep.assess import (
     EXPIRY_WARNING_DAYS,
@@ -132,7 +132,7 @@ class Sweeper:
         except (KmsError, ClientError, BotoCoreError) as exc:
             _, _, key_id = split_key_arn(key_arn)
             key = KeyInfo(arn=key_arn, key_id=key_id, state=UNKNOWN, description=f"{type(exc).__name__}: {exc}")
-        if key.state != "Enabled" or key.key_manager == "AWS":
+        if key.state != KeyState.ENABLED or key.key_manager == "AWS":
             return KeyLookup(key)  # every file system on a broken key is a finding already; grants add nothing
         try:
             grants = self.watchdog.kms.efs_grants(key.arn)
@@ -273,7 +273,7 @@ class Sweeper:
                 using[arn].append(by_fs[fs_id])
         for arn, lookup in sorted(lookups.items()):
             key = lookup.key
-            if key.state != "Enabled" or key.key_manager == "AWS" or arn in at_risk or not using.get(arn):
+            if key.state != KeyState.ENABLED or key.key_manager == "AWS" or arn in at_risk or not using.get(arn):
                 continue
             try:
                 current = incidents.current(key.arn)
@@ -314,7 +314,7 @@ class Sweeper:
         pending: dict[str, list[Finding]] = defaultdict(list)
         for f in report.findings:
             arn = assessment.key_of.get(f.file_system_id)
-            if f.key_state == "PendingDeletion" and arn is not None and arn in lookups:
+            if f.key_state == KeyState.PENDING_DELETION and arn is not None and arn in lookups:
                 pending[arn].append(f)
         for arn, findings in sorted(pending.items()):
             key = lookups[arn].key
