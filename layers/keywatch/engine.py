@@ -7,12 +7,13 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from keywatch.adapters.aws import AccountAccessError, AwsClients
+from keywatch.adapters.aws import AWS_ERRORS, AccountAccessError, AwsClients, describe_error
 from keywatch.adapters.efs import EfsGateway, MountTargetGateway
 from keywatch.adapters.incidents import IncidentStore
-from keywatch.adapters.kms import KmsGateway
+from keywatch.adapters.kms import KmsError, KmsGateway
 from keywatch.assess import HIGH_STATES, Verdict, decide, file_systems_using, normalise_key_arn, prefilter
 from keywatch.config import Settings
+from keywatch.errors import HandlingIncomplete
 from keywatch.keys import KeyRef, split_key_arn
 from keywatch.models import (
     DELETED,
@@ -31,11 +32,12 @@ from keywatch.models import (
     Severity,
 )
 from keywatch.notify.channels import Channel
-from keywatch.observability import logger
+from keywatch.observability import logger, metrics
 from keywatch.parse import KmsEventBridgeEvent, to_key_event
 from keywatch.remediate import Remediator, plan
 
 Deduplicate = Callable[[KeyEvent, Callable[[], EventResult]], EventResult]
+STATE_ERRORS = AWS_ERRORS
 
 
 class Watchdog:
@@ -163,25 +165,53 @@ class Watchdog:
         if verdict.outcome == Outcome.IGNORED:
             return result
 
+        # 1. act: each action idempotent and guarded by a live re-check of the key
+        unfinished: list[str] = []
         restorable: list[FileSystem] = []
-        if self.incidents is not None:
-            if verdict.outcome == Outcome.ALERT:
-                self.incidents.open(result, self.actor)
-            else:
+        if verdict.outcome == Outcome.RESOLVED and self.incidents is not None:
+            try:
                 recorded = self.incidents.snapshots(key.arn)
+            except STATE_ERRORS as exc:
+                unfinished.append(f"reading the mount-target records ({describe_error(exc)})")
+            else:
                 restorable = [fs for fs in hit if fs.file_system_id in recorded]
         planned = plan(verdict.outcome, key.state, key.arn, hit, restorable)
         result.actions = self.remediator.run(planned, mode or self.mode, key.arn)
+        unfinished += [f"{a.type} on {a.target}" for a in result.actions if a.status == "failed"]
         self._after_actions(result, hit)
 
-        if self.incidents is not None:
+        # 2. notify every channel (no state table stands in the way: see RecordedChannel)
+        result.notifications = [channel.send(result) for channel in self.channels]
+        unfinished += [f"notification by {n.channel}" for n in result.notifications if n.status == "failed"]
+
+        # 3. record the incident
+        unfinished += self._record(verdict, key, result)
+
+        # 4. anything left undone fails the handling, so that it is retried (and the steps done are not redone)
+        if unfinished:
+            metrics.add_metric(name="HandlingIncomplete", unit="Count", value=1)
+            logger.error(
+                "handling incomplete; it fails so that it is retried", event_id=event.event_id, steps=unfinished
+            )
+            raise HandlingIncomplete(result, unfinished)
+        return result
+
+    def _record(self, verdict: Verdict, key: KeyInfo, result: EventResult) -> list[str]:
+        """Open, update or resolve the key's incident. Returns what could not be recorded."""
+        if self.incidents is None:
+            return []
+        try:
+            if verdict.outcome == Outcome.ALERT:
+                self.incidents.open(result, self.actor)
             self.incidents.record_actions(key.arn, result.actions, self.actor)
             recovered = verdict.outcome == Outcome.RESOLVED or result.key_state_after == KeyState.ENABLED
             if recovered and not self.incidents.snapshots(key.arn):
                 self.incidents.resolve(key.arn, result, self.actor)
-
-        result.notifications = [channel.send(result) for channel in self.channels]
-        return result
+        except STATE_ERRORS as exc:
+            logger.warning("incident not recorded", key_arn=key.arn, error=describe_error(exc))
+            metrics.add_metric(name="IncidentNotRecorded", unit="Count", value=1)
+            return [f"recording the incident ({describe_error(exc)})"]
+        return []
 
     def restore(
         self, file_system_id: str, accounts: Sequence[str], regions: Sequence[str], mode: Mode = Mode.ENFORCE
@@ -243,7 +273,14 @@ class Watchdog:
         return self.respond(event, key, [fs], verdict=verdict, mode=mode)
 
     def _after_actions(self, result: EventResult, affected: Sequence[FileSystem]) -> None:
-        """Read back what the actions changed: the key's state, and the touched file systems' mount targets."""
+        """Read back what the actions changed. Only for the report: a failed read is logged, never raised."""
+        try:
+            self._read_back(result, affected)
+        except (*AWS_ERRORS, KmsError, AccountAccessError) as exc:
+            logger.warning("state after the actions unreadable", key_arn=result.key_arn, error=describe_error(exc))
+
+    def _read_back(self, result: EventResult, affected: Sequence[FileSystem]) -> None:
+        """The key's state, and the touched file systems' mount targets, after the actions."""
         done = [a for a in result.actions if a.status == "done"]
         if not done or result.key_arn is None:
             return

@@ -3,6 +3,14 @@
 The key is the CloudTrail ``eventID``, or the EventBridge ``id`` for native KMS events (both are
 ``KeyEvent.event_id``). A repeat returns the first result's record; keywatch reports it as
 ``duplicate`` and does nothing again.
+
+The record ends COMPLETE only when every step is done. A handling that could not finish raises
+:class:`~keywatch.engine.HandlingIncomplete` inside the idempotent function, and Powertools then
+deletes the record (``BaseIdempotencyHandler._get_function_response``), so the retry runs again.
+
+The idempotency table never stands between an event and its alert: if its record can't be read or
+written before the handling, the event is handled anyway (the delivery log keeps the sends to one),
+then the invocation fails so that it is retried with the record.
 """
 
 from __future__ import annotations
@@ -12,9 +20,10 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from keywatch.adapters.aws import AwsClients
+from keywatch.adapters.aws import AwsClients, describe_error
 from keywatch.iam import needs
 from keywatch.models import EventResult, KeyEvent
+from keywatch.observability import logger, metrics
 
 RECORD_LIFETIME = timedelta(days=14)  # longer than EventBridge's 24 h retry window and any DLQ redrive
 
@@ -67,7 +76,12 @@ class IdempotentHandling:
             data_keyword_argument="key", persistence_store=persistence, config=self.config
         )
         def once(key: dict[str, str]) -> dict[str, Any]:
-            result: EventResult = self._local.handle()
+            self._local.ran = True
+            try:
+                result: EventResult = self._local.handle()
+            except Exception as exc:  # Powertools releases the record, then re-raises it
+                self._local.error = exc
+                raise
             self._local.result = result
             return result.report()
 
@@ -78,12 +92,31 @@ class IdempotentHandling:
         self.config.register_lambda_context(context)
 
     def __call__(self, event: KeyEvent, handle: Callable[[], EventResult]) -> EventResult:
+        from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyPersistenceLayerError
+
         from keywatch.engine import duplicate_of
+        from keywatch.errors import HandlingIncomplete
 
         self._local.handle = handle
         self._local.result = None
-        first = self._once(key={"event_id": event.event_id})
-        result: EventResult | None = self._local.result
-        if result is not None:
-            return result
+        self._local.ran = False
+        self._local.error = None
+        try:
+            first = self._once(key={"event_id": event.event_id})
+        except IdempotencyPersistenceLayerError as exc:
+            cause = describe_error(exc.__cause__) if exc.__cause__ else type(exc).__name__
+            metrics.add_metric(name="IdempotencyUnavailable", unit="Count", value=1)
+            if self._local.ran:
+                # The handling ran. If it failed, the failed release replaced its error: raise that one.
+                if self._local.error is not None:
+                    raise self._local.error from exc
+                # It finished every step; only its record could not be completed. A redelivery finds
+                # every step done (re-checks, delivery log), so nothing is repeated.
+                logger.warning("idempotency record not completed", event_id=event.event_id, error=cause)
+                return self._local.result  # type: ignore[no-any-return]
+            logger.warning("idempotency record unavailable; handling anyway", event_id=event.event_id, error=cause)
+            raise HandlingIncomplete(handle(), [f"idempotency record ({cause})"]) from exc
+        handled: EventResult | None = self._local.result
+        if handled is not None:
+            return handled
         return duplicate_of(first, event)

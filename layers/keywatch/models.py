@@ -131,8 +131,11 @@ class MountTargetSpec(BaseModel):
     mount_target_id: str
     subnet_id: str
     ip_address: str | None = None
+    ipv6_address: str | None = None
+    ip_address_type: Literal["IPV4_ONLY", "IPV6_ONLY", "DUAL_STACK"] | None = None
     availability_zone: str | None = None
     security_groups: list[str] = Field(default_factory=list)
+    recorded_at: str | None = None  # when it was added to the record (the newest one per zone is restored)
 
 
 class Affected(BaseModel):

@@ -14,17 +14,25 @@ from typing import Any, ClassVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from keywatch.adapters.aws import AccountAccessError
+from keywatch.adapters.aws import AccountAccessError, describe_error, error_code
 from keywatch.adapters.efs import MountTargetGateway
 from keywatch.adapters.incidents import IncidentStore
 from keywatch.adapters.kms import KmsError, KmsGateway
 from keywatch.assess import UNUSABLE_STATES
-from keywatch.models import ActionResult, ActionType, FileSystem, KeyState, Mode, Outcome, Policy
+from keywatch.models import ActionResult, ActionType, FileSystem, KeyState, Mode, MountTargetSpec, Outcome, Policy
 from keywatch.observability import logger, metrics
 
 PENDING_DELETION = frozenset({KeyState.PENDING_DELETION, KeyState.PENDING_REPLICA_DELETION})
 REENABLEABLE = frozenset({KeyState.DISABLED}) | PENDING_DELETION
 ACTION_ERRORS = (ClientError, BotoCoreError, AccountAccessError, KmsError)
+DENIED = frozenset({"AccessDeniedException", "AccessDenied", "UnauthorizedOperation"})
+KEY_OPT_IN_TAG = "keywatch:protect"  # a key carrying keywatch:protect=true may be re-enabled and its deletion cancelled
+TAG_IT = f"tag the key {KEY_OPT_IN_TAG}=true (docs/reliability.md)"
+NOT_ALLOWED = {
+    "cancel_key_deletion": f"not allowed to cancel the deletion: {TAG_IT}",
+    "enable_key": f"not allowed to enable the key: {TAG_IT}",
+    "": "not allowed: keywatch's remediation role may not change this resource",
+}
 
 
 def permissions_of(*methods: Callable[..., Any]) -> frozenset[str]:
@@ -124,24 +132,96 @@ class EnableKey(Action):
 
 class DeleteMountTargets(Action):
     type = "delete_mount_targets"
-    permissions = permissions_of(KmsGateway.describe_key, MountTargetGateway.describe, MountTargetGateway.delete)
+    permissions = permissions_of(
+        KmsGateway.describe_key,
+        MountTargetGateway.describe,
+        MountTargetGateway.delete,
+        MountTargetGateway.subnets,
+        MountTargetGateway.create,
+    )
     description = "record, then delete, the file system's mount targets"
 
     def run(self, ctx: Context, planned: Planned) -> str:
-        fs = planned.file_system
-        assert fs is not None
+        """Safe under races: act only on a key confirmed unusable; delete only what is recorded; look again after.
+
+        1. The key must be confirmed unusable now. ``Unknown`` (e.g. AccessDenied on DescribeKey) is not
+           confirmation: the mount targets are kept.
+        2. Every live mount target is merged into the record (a waiting record is never written over),
+           and only mount targets in the record are deleted.
+        3. Every mount target is tried; if any could not be deleted, the action fails (and is retried).
+        4. The key is read again: if it recovered meanwhile (an EnableKey handled in between found no
+           record yet), the mount targets are put back at once.
+        """
+        fs = _file_system(planned)
         state = self.key_state(ctx)
         if state == KeyState.ENABLED:
             raise Skip("the key has recovered; mount targets kept")
+        if state not in UNUSABLE_STATES:
+            raise Skip(f"the key's state can't be confirmed unusable (it reads {state}); mount targets kept")
         if ctx.incidents is None:
             raise RuntimeError("no incident store is configured; refusing to delete mount targets without a record")
         current = ctx.mounts.describe(fs)
         if not current:
             raise Skip("no mount targets left")
-        saved = ctx.incidents.save_snapshot(ctx.key_arn, fs.file_system_id, current)
-        deleted = sum(ctx.mounts.delete(fs, mt.mount_target_id) for mt in current)
-        record = "recorded" if saved else "already recorded earlier"
-        return f"deleted {deleted} of {len(current)} mount targets ({record} for restore)"
+        record = ctx.incidents.save_snapshot(ctx.key_arn, fs.file_system_id, current)
+        recorded = {spec.mount_target_id for spec in record}
+        unrecorded = [mt.mount_target_id for mt in current if mt.mount_target_id not in recorded]
+        if unrecorded:
+            raise RuntimeError(f"refusing to delete mount targets missing from the record: {', '.join(unrecorded)}")
+        deleted, errors = 0, []
+        for mt in current:
+            try:
+                deleted += ctx.mounts.delete(fs, mt.mount_target_id)
+            except ACTION_ERRORS as exc:
+                errors.append(f"{mt.mount_target_id}: {describe_error(exc)}")
+        if self.key_state(ctx) == KeyState.ENABLED:
+            made = _restore(ctx, fs, record)
+            return (
+                f"deleted {deleted} of {len(current)} mount targets, then the key was Enabled again: "
+                f"re-created {made} from the record"
+            )
+        if errors:
+            raise MountTargetsLeft(
+                f"deleted {deleted} of {len(current)} mount targets (all recorded); not deleted: {'; '.join(errors)}"
+            )
+        return f"deleted {deleted} of {len(current)} mount targets (recorded for restore)"
+
+
+class MountTargetsLeft(RuntimeError):
+    """Some mount targets could not be deleted or re-created; the action is retried."""
+
+
+def _file_system(planned: Planned) -> FileSystem:
+    if planned.file_system is None:
+        raise ValueError(f"{planned.type} needs a file system")
+    return planned.file_system
+
+
+def newest_per_zone(specs: Sequence[MountTargetSpec]) -> list[MountTargetSpec]:
+    """One mount target per Availability Zone (EFS allows no more): the one recorded last."""
+    chosen: dict[str, MountTargetSpec] = {}
+    for spec in sorted(specs, key=lambda s: (s.recorded_at or "", s.mount_target_id)):
+        chosen[spec.availability_zone or spec.subnet_id] = spec
+    return sorted(chosen.values(), key=lambda s: s.subnet_id)
+
+
+def _restore(ctx: Context, fs: FileSystem, specs: Sequence[MountTargetSpec]) -> int:
+    """Re-create the recorded mount targets that are not there; mark the record restored when all are."""
+    wanted = newest_per_zone(specs)
+    present = set(ctx.mounts.subnets(fs))
+    made, errors = 0, []
+    for spec in wanted:
+        if spec.subnet_id in present:
+            continue
+        try:
+            made += ctx.mounts.create(fs, spec) is not None
+        except ACTION_ERRORS as exc:
+            errors.append(f"{spec.subnet_id}: {describe_error(exc)}")
+    if errors:
+        raise MountTargetsLeft(f"re-created {made} of {len(wanted)} mount targets; not yet: {'; '.join(errors)}")
+    if ctx.incidents is not None:
+        ctx.incidents.mark_restored(ctx.key_arn, fs.file_system_id)
+    return made
 
 
 class RestoreMountTargets(Action):
@@ -150,8 +230,7 @@ class RestoreMountTargets(Action):
     description = "re-create the recorded mount targets"
 
     def run(self, ctx: Context, planned: Planned) -> str:
-        fs = planned.file_system
-        assert fs is not None
+        fs = _file_system(planned)
         state = self.key_state(ctx)
         if state != KeyState.ENABLED:
             raise Skip(f"the key is {state}; mount targets stay removed until it is Enabled")
@@ -160,12 +239,10 @@ class RestoreMountTargets(Action):
         specs = ctx.incidents.snapshot(ctx.key_arn, fs.file_system_id)
         if not specs:
             raise Skip("no recorded mount targets to restore")
-        present = set(ctx.mounts.subnets(fs))
-        created = [ctx.mounts.create(fs, spec) for spec in specs if spec.subnet_id not in present]
-        ctx.incidents.mark_restored(ctx.key_arn, fs.file_system_id)
-        made = sum(1 for c in created if c)
-        return f"re-created {made} of {len(specs)} mount targets" + (
-            f" ({len(specs) - made} already present)" if made < len(specs) else ""
+        wanted = len(newest_per_zone(specs))
+        made = _restore(ctx, fs, specs)
+        return f"re-created {made} of {wanted} mount targets" + (
+            f" ({wanted - made} already present)" if made < wanted else ""
         )
 
 
@@ -202,9 +279,27 @@ class Remediator:
             detail = action.run(ctx, item)
         except Skip as skip:
             return ActionResult(type=item.type, target=item.target, status="skipped", detail=str(skip))
+        except ClientError as exc:
+            if error_code(exc) in DENIED:
+                # Not allowed (the key lacks the opt-in tag, or its key policy shuts keywatch out):
+                # retrying can't help. Skipped, with the reason and a metric (alarmed), never silent.
+                logger.warning("action not allowed", action=item.type, target=item.target, error=describe_error(exc))
+                metrics.add_metric(name="RemediationNotAllowed", unit="Count", value=1)
+                return ActionResult(
+                    type=item.type,
+                    target=item.target,
+                    status="skipped",
+                    detail=NOT_ALLOWED.get(item.type, NOT_ALLOWED[""]),
+                )
+            return self._failed(item, exc)
         except (*ACTION_ERRORS, RuntimeError) as exc:
-            logger.warning("action failed", action=item.type, target=item.target, error=str(exc))
-            metrics.add_metric(name="RemediationFailed", unit="Count", value=1)
-            return ActionResult(type=item.type, target=item.target, status="failed", detail=str(exc)[:300])
+            return self._failed(item, exc)
         logger.info("action done", action=item.type, target=item.target, detail=detail)
         return ActionResult(type=item.type, target=item.target, status="done", detail=detail)
+
+    @staticmethod
+    def _failed(item: Planned, exc: Exception) -> ActionResult:
+        """A failure to retry: the handling raises once every other step is done."""
+        logger.warning("action failed", action=item.type, target=item.target, error=describe_error(exc))
+        metrics.add_metric(name="RemediationFailed", unit="Count", value=1)
+        return ActionResult(type=item.type, target=item.target, status="failed", detail=f"{str(exc)[:280]} (retried)")

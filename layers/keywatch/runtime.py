@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from keywatch.adapters.aws import AwsClients
-from keywatch.adapters.deliveries import DynamoDeliveries, MemoryDeliveries
+from keywatch.adapters.deliveries import (
+    DeliveryLog,
+    DynamoDeliveries,
+    MemoryDeliveries,
+    ReplicatedDeliveries,
+    ThreadStore,
+)
 from keywatch.adapters.incidents import DynamoIncidentStore, IncidentStore, MemoryIncidentStore
 from keywatch.adapters.sns import SnsPublisher
 from keywatch.config import Settings
@@ -16,15 +22,15 @@ def build_watchdog(settings: Settings, clients: AwsClients | None = None, slack_
     clients = clients or AwsClients(
         read_role=settings.read_role, write_role=settings.write_role, home_account=settings.home_account
     )
-    deliveries = build_deliveries(settings, clients)
+    log, threads = build_deliveries(settings, clients)
     channels: list[Channel] = [
         SnsChannel(SnsPublisher(clients, settings.topic_arn) if settings.topic_arn else None),
-        build_slack_channel(settings, clients, deliveries, slack_webhook),
+        build_slack_channel(settings, clients, threads, slack_webhook),
     ]
     return Watchdog(
         settings,
         clients,
-        recorded(channels, deliveries),
+        recorded(channels, log),
         incidents=build_incident_store(settings, clients),
         deduplicate=build_deduplicator(settings, clients),
     )
@@ -33,7 +39,7 @@ def build_watchdog(settings: Settings, clients: AwsClients | None = None, slack_
 def build_slack_channel(
     settings: Settings,
     clients: AwsClients,
-    deliveries: DynamoDeliveries | MemoryDeliveries,
+    deliveries: ThreadStore,
     slack_webhook: str | None = None,
 ) -> Channel:
     """slack-sdk is imported only when Slack is configured: it is a third of a cold start otherwise."""
@@ -51,10 +57,17 @@ def build_slack_channel(
     return SlackChannel(source, threads=deliveries)
 
 
-def build_deliveries(settings: Settings, clients: AwsClients) -> DynamoDeliveries | MemoryDeliveries:
+def build_deliveries(settings: Settings, clients: AwsClients) -> tuple[DeliveryLog, ThreadStore]:
+    """The delivery log (in memory and in every table there is) and where Slack threads are kept."""
+    memory = MemoryDeliveries()
+    logs: list[DeliveryLog] = [memory]
+    threads: ThreadStore = memory
+    if settings.idempotency_table:
+        logs.append(DynamoDeliveries(clients, settings.idempotency_table, clients.home_region, layout="idempotency"))
     if settings.incidents_table:
-        return DynamoDeliveries(clients, settings.incidents_table, clients.home_region)
-    return MemoryDeliveries()
+        threads = DynamoDeliveries(clients, settings.incidents_table, clients.home_region)
+        logs.append(threads)
+    return (ReplicatedDeliveries(*logs) if len(logs) > 1 else memory), threads
 
 
 def build_incident_store(settings: Settings, clients: AwsClients) -> IncidentStore:

@@ -11,6 +11,7 @@ import pytest
 from keywatch.cli import main
 from keywatch.config import Settings
 from keywatch.parse import parse_event
+from keywatch.errors import HandlingIncomplete
 from keywatch.runtime import build_watchdog
 from slack_support import EVENTS, WEBHOOK_PATH, FakeSlack, Reply, all_text, load_sample
 
@@ -155,7 +156,10 @@ def test_given_sns_fails_when_the_handler_runs_then_slack_is_still_sent(demo_est
     event = parse_event(load_sample("schedule_key_deletion"))
     demo_estate.apply(event)
 
-    result = build_watchdog(settings, demo_estate.clients, slack_webhook=slack.webhook_url).handle_event(event)
+    with pytest.raises(HandlingIncomplete) as raised:  # so that the event is retried for SNS
+        build_watchdog(settings, demo_estate.clients, slack_webhook=slack.webhook_url).handle_event(event)
 
+    result = raised.value.result
     assert {n.channel: n.status for n in result.notifications} == {"sns": "failed", "slack": "sent"}
+    assert raised.value.steps == ["notification by sns"]
     assert len(slack.requests) == 1

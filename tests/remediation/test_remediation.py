@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from keywatch.config import Settings
+from keywatch.errors import HandlingIncomplete
 from keywatch.models import Mode, Outcome
 from keywatch.parse import parse_event
 from keywatch.runtime import build_watchdog
@@ -187,9 +188,12 @@ def test_given_one_file_system_fails_then_the_others_are_still_handled(run, even
         return original(fs, mount_target_id)
 
     watchdog.mounts.delete = delete
-    result = handle(event("disable_key"))
+    with pytest.raises(HandlingIncomplete) as raised:
+        handle(event("disable_key"))
+    result = raised.value.result
     status = {a.target: (a.status, a.detail) for a in result.actions}
-    assert status[broken][0] == "failed" and "denied by SCP" in status[broken][1]
+    assert status[broken][0] == "failed" and "AccessDeniedException" in status[broken][1]
+    assert raised.value.steps == [f"delete_mount_targets on {broken}"]
     other = estate.file_system_ids[(ACCOUNT, REGION, "cut-me-too")]
     assert status[other][0] == "done"
     assert mount_target_count(estate, "cut-me-too") == 0
@@ -232,15 +236,22 @@ def test_given_keywatch_own_role_made_the_call_then_it_is_ignored(run, event) ->
     assert result.outcome == Outcome.IGNORED and "own" in result.reason
 
 
-def test_given_a_second_snapshot_then_the_first_is_kept(run, event) -> None:
+def test_given_a_waiting_record_when_recorded_again_then_what_was_there_is_kept_and_the_new_one_merged_in(
+    run, event
+) -> None:
     from keywatch.models import MountTargetSpec
 
     _, watchdog, _ = run(FLEET, Mode.ENFORCE)
     first = [MountTargetSpec(mount_target_id="fsmt-1", subnet_id="subnet-a", ip_address="10.0.0.5")]
+    changed = [MountTargetSpec(mount_target_id="fsmt-1", subnet_id="subnet-a", ip_address="10.0.0.99")]
     second = [MountTargetSpec(mount_target_id="fsmt-2", subnet_id="subnet-b")]
-    assert watchdog.incidents.save_snapshot(APP_ARN, "fs-x", first) is True
-    assert watchdog.incidents.save_snapshot(APP_ARN, "fs-x", second) is False
-    assert watchdog.incidents.snapshot(APP_ARN, "fs-x") == first
+
+    assert [s.mount_target_id for s in watchdog.incidents.save_snapshot(APP_ARN, "fs-x", first)] == ["fsmt-1"]
+    watchdog.incidents.save_snapshot(APP_ARN, "fs-x", changed)
+    merged = watchdog.incidents.save_snapshot(APP_ARN, "fs-x", second)
+
+    assert [(s.mount_target_id, s.ip_address) for s in merged] == [("fsmt-1", "10.0.0.5"), ("fsmt-2", None)]
+    assert watchdog.incidents.snapshot(APP_ARN, "fs-x") == merged
 
 
 def test_given_an_alert_then_the_incident_records_every_action_with_time_and_actor(run, event) -> None:

@@ -206,8 +206,18 @@ class AwsClients:
         return sum(n for name, n in self.calls.items() if name.startswith(prefix))
 
 
+AWS_ERRORS = (ClientError, BotoCoreError)  # what a call through these clients can raise
+
+
 def error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def describe_error(exc: BaseException) -> str:
+    """An error's type and AWS error code, never its message (which could quote a value)."""
+    if isinstance(exc, ClientError):
+        return f"{type(exc).__name__}({error_code(exc)})"
+    return type(exc).__name__
 
 
 def put_item_if(db: Any, **put_item_args: Any) -> bool:

@@ -1,15 +1,23 @@
-"""Delivery records and Slack threads, in the incidents table (or in memory when there is none).
+"""Delivery records and Slack threads, in DynamoDB (or in memory when there is no table).
 
-DynamoDB layout (partition key ``pk``, sort key ``sk``), see docs/TEAM.md:
-- ``pk="delivery#<event id>", sk=<channel>``: one notification. Claimed with a conditional put
-  (``status=pending``) before it is sent, then marked ``sent`` or ``failed``. A Lambda retry of the
-  same event finds ``sent`` and does not send again; a ``failed`` one (or a ``pending`` claim older
-  than any delivery takes, left by a crash or a timeout) may be claimed again, so nothing is lost.
-- ``pk="thread#<key ARN>", sk="slack"``: the Slack message (``channel``, ``ts``) that opened the
+A delivery record says whether one notification ``(event id, channel)`` went out. It is claimed with
+a conditional put (``status=pending``) before the send, then marked ``sent`` or ``failed``. A retry
+of the same event finds ``sent`` and does not send again; a ``failed`` one (or a ``pending`` claim
+older than any delivery takes, left by a crash or a timeout) may be claimed again, so nothing is lost.
+
+The log is kept in both tables and in the container's memory (:class:`ReplicatedDeliveries`): with
+the incidents table down, the idempotency table still remembers that the alert went out, and the
+other way round, so a retry neither loses nor repeats it (docs/reliability.md).
+
+DynamoDB layouts, see docs/TEAM.md:
+- incidents table (``pk``, ``sk``): ``pk="delivery#<event id>", sk=<channel>``; and
+  ``pk="thread#<key ARN>", sk="slack"``: the Slack message (``channel``, ``ts``) that opened the
   key's current incident; later messages about the key are posted in its thread. Deleted when the
   key recovers, so the next incident starts a thread of its own.
+- idempotency table (``id``, beside Powertools' records): ``id="delivery#<event id>#<channel>"``.
 
-Items carry ``expires_at`` (epoch seconds) for a TTL, should the table enable one.
+Items carry a TTL attribute (epoch seconds): ``expires_at`` in the incidents table, ``expiration``
+(the idempotency table's TTL) in the other.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from keywatch.adapters.aws import AwsClients, put_item_if
+from keywatch.adapters.aws import AWS_ERRORS, AwsClients, describe_error, put_item_if
 from keywatch.iam import needs
 
 # A claim still "pending" after this long was left by an invocation that died mid-send: one delivery,
@@ -31,6 +39,7 @@ DELIVERY_TTL_SECONDS = 90 * 24 * 3600
 THREAD_TTL_SECONDS = 180 * 24 * 3600
 
 Final = Literal["sent", "failed", "skipped"]
+Layout = Literal["incidents", "idempotency"]
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -59,6 +68,13 @@ class Thread:
 class DeliveryLog(Protocol):
     def claim(self, event_id: str, channel: str) -> Claim: ...
     def complete(self, event_id: str, channel: str, status: Final, detail: str) -> None: ...
+
+
+class DeliveryLogUnavailable(RuntimeError):
+    """No copy of the delivery log could be read or written. The text names error types only."""
+
+
+STORE_ERRORS = AWS_ERRORS
 
 
 class ThreadStore(Protocol):
@@ -122,20 +138,35 @@ class MemoryDeliveries:
 
 
 class DynamoDeliveries:
-    """Both stores in the incidents table. Claims and thread openings are conditional puts."""
+    """Both stores in a DynamoDB table. Claims and thread openings are conditional puts.
 
-    def __init__(self, clients: AwsClients, table_name: str, region: str, clock: Any = time.time) -> None:
+    ``layout="incidents"`` (``pk``/``sk``) holds deliveries and threads; ``layout="idempotency"``
+    (``id``, beside Powertools' records) holds deliveries only.
+    """
+
+    def __init__(
+        self,
+        clients: AwsClients,
+        table_name: str,
+        region: str,
+        clock: Any = time.time,
+        layout: Layout = "incidents",
+    ) -> None:
         self._clients = clients
         self.table_name = table_name
         self._region = region
         self._clock = clock
+        self.layout = layout
+        self._hash = "pk" if layout == "incidents" else "id"
+        self._ttl = "expires_at" if layout == "incidents" else "expiration"
 
     @property
     def _db(self) -> DynamoDBClient:
         return self._clients.home_client("dynamodb", self._region)
 
-    @staticmethod
-    def _key(pk: str, sk: str) -> dict[str, Any]:
+    def _key(self, pk: str, sk: str) -> dict[str, Any]:
+        if self.layout == "idempotency":
+            return {"id": {"S": f"{pk}#{sk}"}}
         return {"pk": {"S": pk}, "sk": {"S": sk}}
 
     @needs("dynamodb:GetItem", scope="state")
@@ -185,13 +216,13 @@ class DynamoDeliveries:
             "status": {"S": "pending"},
             "claimed_at": {"N": str(int(now))},
             "at": {"S": _iso(now)},
-            "expires_at": {"N": str(int(now) + DELIVERY_TTL_SECONDS)},
+            self._ttl: {"N": str(int(now) + DELIVERY_TTL_SECONDS)},
         }
         granted = self._put_if(
             item,
-            "attribute_not_exists(pk) OR #status IN (:failed, :skipped) "
+            "attribute_not_exists(#hash) OR #status IN (:failed, :skipped) "
             "OR (#status = :pending AND claimed_at < :stale)",
-            names={"#status": "status"},
+            names={"#status": "status", "#hash": self._hash},
             values={
                 ":failed": {"S": "failed"},
                 ":skipped": {"S": "skipped"},
@@ -233,9 +264,65 @@ class DynamoDeliveries:
             "ts": {"S": thread.ts},
             "channel": {"S": thread.channel},
             "at": {"S": _iso(now)},
-            "expires_at": {"N": str(int(now) + THREAD_TTL_SECONDS)},
+            self._ttl: {"N": str(int(now) + THREAD_TTL_SECONDS)},
         }
-        return self._put_if(item, "attribute_not_exists(pk)")
+        return self._put_if(item, "attribute_not_exists(#hash)", names={"#hash": self._hash})
 
     def close_thread(self, key_arn: str) -> None:
         self._delete(f"thread#{key_arn}", "slack")
+
+
+class ReplicatedDeliveries:
+    """One delivery log kept in several places (both tables and the container's memory).
+
+    - A claim is asked of every copy that answers. If any copy says ``sent``, the delivery is not made
+      again, and the copies that had just granted the claim learn that it was sent. If any copy holds
+      a fresh ``pending`` claim, the delivery waits for a retry (the claims just granted are released).
+      Otherwise the claim is granted, even when some copies are down.
+    - A completion is written to every copy that answers.
+    - Only when no copy answers at all does a claim raise :class:`DeliveryLogUnavailable` (the caller
+      then sends anyway: better twice than never). With the memory copy in the list, that can't happen.
+    """
+
+    def __init__(self, *logs: DeliveryLog) -> None:
+        self.logs = logs
+
+    def claim(self, event_id: str, channel: str) -> Claim:
+        granted: list[DeliveryLog] = []
+        refused: list[Claim] = []
+        errors: list[str] = []
+        for log in self.logs:
+            try:
+                claim = log.claim(event_id, channel)
+            except STORE_ERRORS as exc:
+                errors.append(describe_error(exc))
+                continue
+            if claim.granted:
+                granted.append(log)
+            else:
+                refused.append(claim)
+        if not granted and not refused:
+            raise DeliveryLogUnavailable("no copy of the delivery log answered: " + ", ".join(errors))
+        sent = next((c for c in refused if c.status == "sent"), None)
+        if sent is not None:
+            self._complete(granted, event_id, channel, "sent", sent.detail or "sent by an earlier attempt")
+            return sent
+        if refused:
+            self._complete(granted, event_id, channel, "failed", "released: another invocation holds the claim")
+            return refused[0]
+        return Claim(True)
+
+    def complete(self, event_id: str, channel: str, status: Final, detail: str) -> None:
+        if not self._complete(self.logs, event_id, channel, status, detail):
+            raise DeliveryLogUnavailable("no copy of the delivery log could record the delivery")
+
+    @staticmethod
+    def _complete(logs: Any, event_id: str, channel: str, status: Final, detail: str) -> int:
+        written = 0
+        for log in logs:
+            try:
+                log.complete(event_id, channel, status, detail)
+            except STORE_ERRORS:
+                continue
+            written += 1
+        return written

@@ -23,6 +23,7 @@ from keywatch.cli.session import (
     run_replay,
 )
 from keywatch.cli.session import err as _err
+from keywatch.errors import HandlingIncomplete
 from keywatch.models import EventResult, Mode
 
 
@@ -105,7 +106,10 @@ def _prepare(watchdog: Any, estate: Any, replay: Sequence[str]) -> None:
         event = item.event
         if estate is not None:
             estate.apply(event)
-        watchdog.handle_event(event)
+        try:
+            watchdog.handle_event(event)
+        except HandlingIncomplete as exc:
+            raise CliError(f"{item.path}: not finished: {'; '.join(exc.steps)}") from exc
 
 
 def _where(watchdog: Any, args: argparse.Namespace) -> tuple[list[str], list[str]]:
@@ -128,6 +132,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
             )
         except LookupError as exc:
             raise CliError(str(exc)) from exc
+        except HandlingIncomplete as exc:  # reported below: the failed steps are in the result
+            result = exc.result
     if args.json:
         print(_report([result]))
     else:

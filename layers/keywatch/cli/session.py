@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from keywatch.errors import HandlingIncomplete
 from keywatch.models import EventResult, Mode
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 1, 2
@@ -114,6 +115,9 @@ def run_replay(
                 if estate is not None:
                     estate.apply(event)
                 result = watchdog.handle_event(event)
+            except HandlingIncomplete as exc:  # a step failed: the Lambda would be retried; report what was done
+                err(f"{item.path}: not finished: {'; '.join(exc.steps)}")
+                result = exc.result
             except Exception as exc:  # noqa: BLE001 - one bad event must not hide the others
                 err(f"{item.path}: handling failed: {type(exc).__name__}: {exc}")
                 status = EXIT_INPUT

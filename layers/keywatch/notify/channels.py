@@ -9,7 +9,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 from botocore.exceptions import BotoCoreError, ClientError
 
-from keywatch.adapters.deliveries import DeliveryLog
+from keywatch.adapters.deliveries import DeliveryLog, DeliveryLogUnavailable
 from keywatch.adapters.sns import SnsPublisher
 from keywatch.models import EventResult, NotificationResult, Outcome
 from keywatch.notify import text
@@ -80,7 +80,28 @@ def fit_for_sns(result: EventResult) -> tuple[str, dict[str, Any]]:
                 document[field] = full_document[field][:keep]
                 document[f"{field}_truncated"] = len(full_document[field]) - keep
         body = _keep_items(full_body, keep)
+    # Still too long: a field itself is huge (a reason, a user agent...). Cap every string, then the text.
+    limit = 4096
+    while _sns_size(body, document) > SNS_MESSAGE_BUDGET and limit >= 64:
+        document = _cap_strings(document, limit)
+        body = _cap_text(body, SNS_MESSAGE_BUDGET // 8)
+        limit //= 2
     return body, document
+
+
+def _cap_text(value: str, limit: int) -> str:
+    return value if len(value) <= limit else value[: limit - 40] + f" ... ({len(value) - limit + 40} more characters)"
+
+
+def _cap_strings(value: Any, limit: int) -> Any:
+    """``value`` with every string longer than ``limit`` characters cut (and saying so)."""
+    if isinstance(value, str):
+        return _cap_text(value, limit)
+    if isinstance(value, dict):
+        return {k: _cap_strings(v, limit) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_cap_strings(v, limit) for v in value]
+    return value
 
 
 class SnsChannel:
@@ -107,17 +128,25 @@ class SnsChannel:
         return NotificationResult(channel="sns", status="sent", detail=f"message {message_id}")
 
 
-def count_failure(channel: str) -> None:
-    """Emit ``NotificationFailed`` (Count 1) with the dimensions ``channel`` and ``service``, at once.
+def count_delivery(metric: str, channel: str) -> None:
+    """Emit ``metric`` (Count 1: ``NotificationFailed`` or ``NotificationSkipped``) with the dimensions
+    ``channel`` and ``service``, at once.
 
     Powertools' shared ``metrics`` gives one dimension set to every metric of an invocation, so a
     per-channel dimension needs an EMF blob of its own (same namespace and service as ``metrics``).
     The alarm sums the metric whatever its dimensions. Honours POWERTOOLS_METRICS_DISABLED.
     """
     provider = AmazonCloudWatchEMFProvider(namespace=metrics.provider.namespace, service=metrics.provider.service)
-    provider.add_metric(name="NotificationFailed", unit=MetricUnit.Count, value=1)
+    provider.add_metric(name=metric, unit=MetricUnit.Count, value=1)
     provider.add_dimension(name="channel", value=channel)
     provider.flush_metrics()
+
+
+def count_failure(channel: str) -> None:
+    count_delivery("NotificationFailed", channel)
+
+
+LOG_ERRORS = (ClientError, BotoCoreError, DeliveryLogUnavailable)
 
 
 class RecordedChannel:
@@ -126,10 +155,14 @@ class RecordedChannel:
     - Only alerts and resolutions are sent; anything else is ``skipped`` without a word to anyone.
     - Before sending, the delivery ``(event id, channel)`` is claimed in the log (a conditional put).
       If it was already sent (a Lambda retry, a redelivered event), it is not sent again: ``skipped``.
+      If another invocation holds a fresh claim, it is not sent now either, but that is ``failed``
+      (and counted), so that the event is retried and the delivery made once the claim is stale.
+    - If the log can't be read at all, the message is sent anyway: better twice than never.
     - The inner channel's own result is reported. An exception from it becomes ``failed``: one
       channel never stops another.
     - A failure is logged and counted (metric ``NotificationFailed``, dimension ``channel``), and the
-      claim is released as ``failed`` so that a retry may send it.
+      claim is released as ``failed`` so that a retry may send it. A skip of an alert or resolution
+      (not configured, already sent) is counted as ``NotificationSkipped``.
     """
 
     def __init__(self, inner: Channel, log: DeliveryLog | None) -> None:
@@ -144,29 +177,39 @@ class RecordedChannel:
         if result.outcome not in NOTIFIED_OUTCOMES:
             return self._note("skipped", f"nothing is sent for an {result.outcome.value} event")
         if not getattr(self.inner, "configured", True):
+            count_delivery("NotificationSkipped", self.name)
             return self.inner.send(result)  # says why it is skipped; nothing to record
 
         log = self._log
         if log is not None:
             try:
                 claim = log.claim(result.event_id, self.name)
-            except (ClientError, BotoCoreError) as exc:
+            except LOG_ERRORS as exc:
                 # Better twice than never: send without the record.
                 logger.warning(
-                    "delivery record unavailable", channel=self.name, event_id=result.event_id, error=str(exc)
+                    "delivery record unavailable",
+                    channel=self.name,
+                    event_id=result.event_id,
+                    error=type(exc).__name__,
                 )
                 log = None
             else:
                 if not claim.granted:
                     if claim.status == "sent":
+                        count_delivery("NotificationSkipped", self.name)
                         return self._note("skipped", f"already sent at {claim.at} ({claim.detail})"[:300])
                     logger.warning(
-                        "delivery claimed by another invocation",
+                        "delivery claimed by another invocation; not sent now, retried",
                         channel=self.name,
                         event_id=result.event_id,
                         claimed_at=claim.at,
                     )
-                    return self._note("skipped", f"another invocation has been sending it since {claim.at}")
+                    count_failure(self.name)
+                    return self._note(
+                        "failed",
+                        f"not sent yet: another invocation has held the claim since {claim.at}; "
+                        "the event is retried until it is sent",
+                    )
 
         try:
             note = self.inner.send(result)
@@ -183,11 +226,15 @@ class RecordedChannel:
         if log is not None:
             try:
                 log.complete(result.event_id, self.name, note.status, note.detail)
-            except (ClientError, BotoCoreError) as exc:
-                logger.warning("delivery not recorded", channel=self.name, event_id=result.event_id, error=str(exc))
+            except LOG_ERRORS as exc:
+                logger.warning(
+                    "delivery not recorded", channel=self.name, event_id=result.event_id, error=type(exc).__name__
+                )
         if note.status == "failed":
             logger.warning("notification failed", channel=self.name, event_id=result.event_id, detail=note.detail)
             count_failure(self.name)
+        elif note.status == "skipped":
+            count_delivery("NotificationSkipped", self.name)
         return note
 
 

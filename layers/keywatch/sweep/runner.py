@@ -24,6 +24,7 @@ from keywatch.adapters.kms import KmsError
 from keywatch.assess import Verdict
 from keywatch.config import Settings
 from keywatch.engine import Watchdog
+from keywatch.errors import HandlingIncomplete
 from keywatch.fanout import SweepTarget, sweep_id_for
 from keywatch.keys import split_key_arn
 from keywatch.models import UNKNOWN, Actor, FileSystem, KeyEvent, KeyInfo, KeyState, Outcome, Severity
@@ -52,7 +53,7 @@ from keywatch.sweep.models import (
 )
 
 DEFAULT_WORKERS = 8
-SWEEP_ERRORS = (AccountAccessError, ClientError, BotoCoreError, KmsError)
+SWEEP_ERRORS = (AccountAccessError, ClientError, BotoCoreError, KmsError, HandlingIncomplete)
 
 
 # --- the sweep ------------------------------------------------------------------------------------
