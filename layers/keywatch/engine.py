@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from keywatch.adapters.aws import AWS_ERRORS, AccountAccessError, AwsClients, describe_error
+from keywatch.adapters.deliveries import Journal
 from keywatch.adapters.efs import EfsGateway, MountTargetGateway
 from keywatch.adapters.incidents import IncidentStore
 from keywatch.adapters.kms import KmsError, KmsGateway
@@ -48,6 +49,7 @@ class Watchdog:
         channels: Sequence[Channel] = (),
         incidents: IncidentStore | None = None,
         deduplicate: Deduplicate | None = None,
+        journal: Journal | None = None,
     ) -> None:
         self.settings = settings
         self.clients = clients
@@ -58,6 +60,7 @@ class Watchdog:
         self.remediator = Remediator(self.kms, self.mounts, incidents)
         self.channels = list(channels)
         self._deduplicate = deduplicate
+        self.journal = journal
 
     @property
     def mode(self) -> Mode:
@@ -141,7 +144,17 @@ class Watchdog:
         verdict: Verdict | None = None,
         mode: Mode | None = None,
     ) -> EventResult:
-        """Decide, act on the owners' policies in the configured mode, record, notify. Shared with the sweep."""
+        """Decide, act on the owners' policies in the configured mode, notify, record. Shared with the sweep.
+
+        A retry of an event finishes what the first attempt decided: its verdict and the actions it
+        completed are taken from the journal, since the first attempt's own actions (``protect``) may
+        have changed what a fresh assessment would say.
+        """
+        prior = self._recall(event.event_id) if verdict is None else None
+        if prior is not None:
+            severity = Severity(prior["severity"]) if prior.get("severity") else None
+            verdict = Verdict(Outcome(prior["outcome"]), severity, str(prior["reason"]))
+            key = key.model_copy(update={"state": KeyState.read(prior["key_state"])})
         verdict = verdict or decide(event, key.state, affected)
         logger.info(
             "assessed", key_arn=key.arn, key_state=key.state, outcome=verdict.outcome.value, affected=len(affected)
@@ -176,7 +189,10 @@ class Watchdog:
             else:
                 restorable = [fs for fs in hit if fs.file_system_id in recorded]
         planned = plan(verdict.outcome, key.state, key.arn, hit, restorable)
-        result.actions = self.remediator.run(planned, mode or self.mode, key.arn)
+        result.actions = merge_actions(
+            prior["actions"] if prior else [], self.remediator.run(planned, mode or self.mode, key.arn)
+        )
+        self._remember(result)
         unfinished += [f"{a.type} on {a.target}" for a in result.actions if a.status == "failed"]
         self._after_actions(result, hit)
 
@@ -195,6 +211,27 @@ class Watchdog:
             )
             raise HandlingIncomplete(result, unfinished)
         return result
+
+    def _recall(self, event_id: str) -> dict[str, Any] | None:
+        if self.journal is None:
+            return None
+        note = self.journal.recall(event_id)
+        if note is None or note.get("outcome") not in (Outcome.ALERT, Outcome.RESOLVED):
+            return None
+        return note
+
+    def _remember(self, result: EventResult) -> None:
+        if self.journal is not None:
+            self.journal.remember(
+                result.event_id,
+                {
+                    "outcome": result.outcome.value,
+                    "severity": result.severity.value if result.severity else None,
+                    "reason": result.reason,
+                    "key_state": result.key_state.value if result.key_state else None,
+                    "actions": [a.model_dump(mode="json") for a in result.actions],
+                },
+            )
 
     def _record(self, verdict: Verdict, key: KeyInfo, result: EventResult) -> list[str]:
         """Open, update or resolve the key's incident. Returns what could not be recorded."""
@@ -319,6 +356,13 @@ class Watchdog:
             event=event,
             key=key,
         )
+
+
+def merge_actions(earlier: Sequence[dict[str, Any]], now: list[ActionResult]) -> list[ActionResult]:
+    """This attempt's actions, where an action an earlier attempt completed keeps its ``done``
+    (this attempt's re-check then finds nothing left to do, and says ``skipped``)."""
+    done = {(a["type"], a["target"]): ActionResult.model_validate(a) for a in earlier if a.get("status") == "done"}
+    return [done.get((a.type, a.target), a) if a.status == "skipped" else a for a in now]
 
 
 class MemoryDeduplicator:

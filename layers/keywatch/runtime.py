@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from keywatch.adapters.aws import AwsClients
 from keywatch.adapters.deliveries import (
-    DeliveryLog,
     DynamoDeliveries,
     MemoryDeliveries,
     ReplicatedDeliveries,
@@ -32,6 +31,7 @@ def build_watchdog(settings: Settings, clients: AwsClients | None = None, slack_
         clients,
         recorded(channels, log),
         incidents=build_incident_store(settings, clients),
+        journal=log,
         deduplicate=build_deduplicator(settings, clients),
     )
 
@@ -57,10 +57,12 @@ def build_slack_channel(
     return SlackChannel(source, threads=deliveries)
 
 
-def build_deliveries(settings: Settings, clients: AwsClients) -> tuple[DeliveryLog, ThreadStore]:
+def build_deliveries(
+    settings: Settings, clients: AwsClients
+) -> tuple[ReplicatedDeliveries | MemoryDeliveries, ThreadStore]:
     """The delivery log (in memory and in every table there is) and where Slack threads are kept."""
     memory = MemoryDeliveries()
-    logs: list[DeliveryLog] = [memory]
+    logs: list[MemoryDeliveries | DynamoDeliveries] = [memory]
     threads: ThreadStore = memory
     if settings.idempotency_table:
         logs.append(DynamoDeliveries(clients, settings.idempotency_table, clients.home_region, layout="idempotency"))

@@ -54,6 +54,7 @@ class FakeSlack:
 
     def __init__(self) -> None:
         self.requests: list[Request] = []
+        self.statuses: list[int] = []  # the status each request was answered with, in order
         self._queue: list[Reply] = []
         self._default: Reply | None = None
         self._lock = threading.Lock()
@@ -108,6 +109,7 @@ class FakeSlack:
                         "ts": f"1764392400.{self._ts:06d}",
                     },
                 )
+            self.statuses.append(reply.status)
             return reply
 
     def then(self, *replies: Reply) -> FakeSlack:
@@ -134,6 +136,10 @@ class FakeSlack:
 
     def posts(self) -> list[dict[str, Any]]:
         return [r.body for r in self.requests]
+
+    def delivered(self) -> list[dict[str, Any]]:
+        """The messages Slack took: requests answered 200 (a webhook's "ok", or chat.postMessage's ok)."""
+        return [r.body for r, status in zip(self.requests, self.statuses, strict=False) if status == 200]
 
     def start(self) -> FakeSlack:
         self._thread.start()

@@ -22,6 +22,7 @@ Items carry a TTL attribute (epoch seconds): ``expires_at`` in the incidents tab
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from dataclasses import dataclass
@@ -70,6 +71,17 @@ class DeliveryLog(Protocol):
     def complete(self, event_id: str, channel: str, status: Final, detail: str) -> None: ...
 
 
+class Journal(Protocol):
+    """What earlier attempts at an event decided and did, so that a retry finishes the same alert.
+
+    A retry re-assesses the estate, which the first attempt may have changed (``protect`` re-enabled
+    the key): the retry still owes the owners the message the first attempt decided to send.
+    """
+
+    def remember(self, event_id: str, note: dict[str, Any]) -> None: ...
+    def recall(self, event_id: str) -> dict[str, Any] | None: ...
+
+
 class DeliveryLogUnavailable(RuntimeError):
     """No copy of the delivery log could be read or written. The text names error types only."""
 
@@ -100,6 +112,7 @@ class MemoryDeliveries:
         self._lock = threading.Lock()
         self.deliveries: dict[tuple[str, str], dict[str, Any]] = {}
         self.threads: dict[str, Thread] = {}
+        self.notes: dict[str, dict[str, Any]] = {}
 
     def claim(self, event_id: str, channel: str) -> Claim:
         now = self._clock()
@@ -120,6 +133,14 @@ class MemoryDeliveries:
                 "at": _iso(now),
                 "detail": detail,
             }
+
+    def remember(self, event_id: str, note: dict[str, Any]) -> None:
+        with self._lock:
+            self.notes[event_id] = json.loads(json.dumps(note))
+
+    def recall(self, event_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            return self.notes.get(event_id)
 
     def thread(self, key_arn: str) -> Thread | None:
         with self._lock:
@@ -248,6 +269,25 @@ class DynamoDeliveries:
             },
         )
 
+    # --- the journal of attempts ---------------------------------------------------------------------
+
+    @needs("dynamodb:PutItem", scope="state")
+    def remember(self, event_id: str, note: dict[str, Any]) -> None:
+        now = self._clock()
+        self._db.put_item(
+            TableName=self.table_name,
+            Item={
+                **self._key(f"delivery#{event_id}", "attempt"),
+                "doc": {"S": json.dumps(note, default=str)},
+                "at": {"S": _iso(now)},
+                self._ttl: {"N": str(int(now) + DELIVERY_TTL_SECONDS)},
+            },
+        )
+
+    def recall(self, event_id: str) -> dict[str, Any] | None:
+        item = self._get(f"delivery#{event_id}", "attempt")
+        return dict(json.loads(str(item["doc"]))) if item and item.get("doc") else None
+
     # --- threads ----------------------------------------------------------------------------------
 
     def thread(self, key_arn: str) -> Thread | None:
@@ -284,7 +324,7 @@ class ReplicatedDeliveries:
       then sends anyway: better twice than never). With the memory copy in the list, that can't happen.
     """
 
-    def __init__(self, *logs: DeliveryLog) -> None:
+    def __init__(self, *logs: MemoryDeliveries | DynamoDeliveries) -> None:
         self.logs = logs
 
     def claim(self, event_id: str, channel: str) -> Claim:
@@ -311,6 +351,24 @@ class ReplicatedDeliveries:
             self._complete(granted, event_id, channel, "failed", "released: another invocation holds the claim")
             return refused[0]
         return Claim(True)
+
+    def remember(self, event_id: str, note: dict[str, Any]) -> None:
+        """Written to every copy that answers (the memory copy always does)."""
+        for log in self.logs:
+            try:
+                log.remember(event_id, note)
+            except STORE_ERRORS:
+                continue
+
+    def recall(self, event_id: str) -> dict[str, Any] | None:
+        for log in self.logs:
+            try:
+                note = log.recall(event_id)
+            except STORE_ERRORS:
+                continue
+            if note is not None:
+                return note
+        return None
 
     def complete(self, event_id: str, channel: str, status: Final, detail: str) -> None:
         if not self._complete(self.logs, event_id, channel, status, detail):
