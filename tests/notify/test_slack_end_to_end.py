@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from keywatch.cli import main
 from keywatch.config import Settings
-from keywatch.parse import parse_event
 from keywatch.errors import HandlingIncomplete
+from keywatch.parse import parse_event
 from keywatch.runtime import build_watchdog
 from slack_support import EVENTS, WEBHOOK_PATH, FakeSlack, Reply, all_text, load_sample
 
