@@ -125,6 +125,9 @@ class FileSystem(BaseModel):
     policy_tag_invalid: str | None = None  # the tag's value when it is not a known policy
 
 
+IpAddressType = Literal["IPV4_ONLY", "IPV6_ONLY", "DUAL_STACK"]
+
+
 class MountTargetSpec(BaseModel):
     """What it takes to put a mount target back: the record written before it is deleted."""
 
@@ -132,7 +135,7 @@ class MountTargetSpec(BaseModel):
     subnet_id: str
     ip_address: str | None = None
     ipv6_address: str | None = None
-    ip_address_type: Literal["IPV4_ONLY", "IPV6_ONLY", "DUAL_STACK"] | None = None
+    ip_address_type: IpAddressType | None = None
     availability_zone: str | None = None
     security_groups: list[str] = Field(default_factory=list)
     recorded_at: str | None = None  # when it was added to the record (the newest one per zone is restored)

@@ -18,10 +18,11 @@ if TYPE_CHECKING:
 SERVICE = "keywatch"
 NAMESPACE = "keywatch"
 
-# Only what keywatch calls: AWS APIs (botocore) and Slack (slack-sdk goes through http.client).
+# AWS APIs (botocore) only. Never httplib: slack-sdk posts through http.client, and X-Ray records each
+# request's URL, and a Slack incoming webhook's URL is the secret (tests/notify/test_slack_secret.py).
 # Tracer's default patches every library X-Ray knows that it can import (sqlite3, requests, httpx...),
 # which costs cold-start time for calls keywatch never makes. See benchmarks/bench_cold_start.py.
-TRACED_MODULES = ("botocore", "httplib")
+TRACED_MODULES = ("botocore",)
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)

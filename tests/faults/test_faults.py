@@ -309,3 +309,45 @@ def test_given_a_user_agent_big_enough_to_push_sns_past_256_kb_when_handled_then
 
     assert delivered.failed == []
     assert_alerted_once(estate, slack)
+
+
+# --- a remediation that is not allowed ----------------------------------------------------------------
+
+
+def test_given_the_key_lacks_the_opt_in_tag_when_kms_denies_enable_key_then_it_is_skipped_with_the_reason(
+    deployed: Deployed, estate: Estate, slack: FakeSlack, faults: Faults, backends: dict[str, Any]
+) -> None:
+    from moto.core.exceptions import JsonRESTError
+
+    faults.fail(backends["kms"], "enable_key", 10**6, lambda: JsonRESTError("AccessDeniedException", "not authorized"))
+
+    delivered = deployed.deliver(schedule_deletion(estate))
+
+    assert delivered.failed == []  # retrying can't help: said once, and alarmed (RemediationNotAllowed)
+    actions = {a["type"]: (a["status"], a["detail"]) for a in delivered.report["actions"]}
+    assert actions["cancel_key_deletion"][0] == "done"
+    assert actions["enable_key"][0] == "skipped" and "keywatch:protect=true" in actions["enable_key"][1]
+    assert_alerted_once(estate, slack)
+
+
+# --- a delivery another invocation still holds --------------------------------------------------------
+
+
+def test_given_a_fresh_pending_claim_from_another_invocation_when_handled_then_it_fails_loudly_and_is_sent_later(
+    deployed: Deployed, estate: Estate, slack: FakeSlack
+) -> None:
+    from keywatch.adapters.deliveries import STALE_CLAIM_SECONDS
+
+    event = schedule_deletion(estate)
+    watchdog = deployed.module.watchdog()
+    log = watchdog.channels[1]._log  # the Slack channel's delivery log
+    assert log.claim("evt-schedule-0001", "slack").granted  # an invocation that died mid-send left this
+
+    first = deployed.deliver(event, attempts=1)
+
+    assert "notification by slack" in str(first.failed[0]) and slack.delivered() == []
+    for copy in log.logs:  # later: the claim is stale
+        if hasattr(copy, "_clock"):
+            copy._clock = lambda: __import__("time").time() + STALE_CLAIM_SECONDS + 1
+    assert deployed.deliver(event).failed == []
+    assert_alerted_once(estate, slack)

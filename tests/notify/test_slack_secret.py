@@ -74,3 +74,33 @@ def test_given_an_unusable_secret_when_sending_then_slack_fails_with_the_reason(
 def test_given_the_adapters_when_declared_then_slack_and_deliveries_name_their_iam_actions() -> None:
     assert {"secretsmanager:GetSecretValue", "ssm:GetParameter", "sns:Publish"} <= declared("notify")
     assert {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"} <= declared("state")
+
+
+def test_given_tracing_as_deployed_when_slack_is_posted_to_then_no_trace_document_holds_the_webhook(
+    slack: FakeSlack,
+) -> None:
+    """X-Ray with keywatch's patch list (Tracing: Active): the webhook URL, which is the secret, and
+    its path never reach a segment, whatever slack-sdk sends through http.client."""
+    from aws_xray_sdk.core import patch, xray_recorder
+    from aws_xray_sdk.core.emitters.udp_emitter import UDPEmitter
+    from keywatch.adapters.slack import SlackPoster, webhook_target
+    from keywatch.observability import TRACED_MODULES
+
+    documents: list[str] = []
+
+    class Capture(UDPEmitter):  # type: ignore[misc]
+        def send_entity(self, entity: object) -> None:
+            documents.append(entity.serialize())  # type: ignore[attr-defined]
+
+    patch(TRACED_MODULES)
+    xray_recorder.configure(emitter=Capture(), sampling=False, context_missing="LOG_ERROR", service="keywatch")
+    xray_recorder.begin_segment("keywatch-test")
+    try:
+        SlackPoster().post(webhook_target(slack.webhook_url), {"text": "hello"})
+    finally:
+        xray_recorder.end_segment()
+
+    assert len(slack.requests) == 1 and documents
+    path = slack.webhook_url.split("/services/", 1)[1]
+    assert all(path not in d and "hunter2" not in d for d in documents)
+    assert "httplib" not in TRACED_MODULES

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -179,4 +180,9 @@ def test_given_the_member_roles_when_assumed_then_only_the_central_keywatch_role
                 assert principal["Service"] == "events.amazonaws.com"
                 assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
             else:
-                assert "aws:PrincipalArn" in statement["Condition"]["ArnLike"], f"{name} trusts a whole account"
+                # exact ARNs (the central stack's CentralRoleArns output), never a wildcard or a whole account
+                assert statement["Condition"] == {"ArnEquals": {"aws:PrincipalArn": {"Ref": "CentralRoleArns"}}}, name
+                assert member_template["Parameters"]["CentralRoleArns"]["Type"] == "CommaDelimitedList"
+                pattern = member_template["Parameters"]["CentralRoleArns"]["AllowedPattern"]
+                assert re.fullmatch(pattern, "arn:aws:iam::123456789012:role/keywatch/*") is None
+                assert re.fullmatch(pattern, "arn:aws:iam::123456789012:role/keywatch/kw-KeyEventsRole-1")

@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError
 
 from keywatch.adapters.aws import AwsClients, Purpose, error_code
 from keywatch.iam import needs
-from keywatch.models import POLICY_TAG, FileSystem, MountTargetSpec, Policy
+from keywatch.models import POLICY_TAG, FileSystem, IpAddressType, MountTargetSpec, Policy
 
 if TYPE_CHECKING:
     from mypy_boto3_efs import EFSClient
@@ -67,6 +67,15 @@ def to_file_system(raw: Mapping[str, Any], account: str, region: str) -> FileSys
     )
 
 
+def ip_address_type(ipv4: str | None, ipv6: str | None) -> IpAddressType | None:
+    """DescribeMountTargets has no IpAddressType: it follows from which addresses a mount target has."""
+    if ipv4 and ipv6:
+        return "DUAL_STACK"
+    if ipv6:
+        return "IPV6_ONLY"
+    return "IPV4_ONLY" if ipv4 else None
+
+
 class MountTargetGateway:
     """Read, delete and re-create mount targets. Deleting one breaks every mount at once."""
 
@@ -85,6 +94,8 @@ class MountTargetGateway:
                 mount_target_id=mt["MountTargetId"],
                 subnet_id=mt["SubnetId"],
                 ip_address=mt.get("IpAddress"),
+                ipv6_address=mt.get("Ipv6Address"),
+                ip_address_type=ip_address_type(mt.get("IpAddress"), mt.get("Ipv6Address")),
                 availability_zone=mt.get("AvailabilityZoneName"),
                 security_groups=sorted(
                     client.describe_mount_target_security_groups(MountTargetId=mt["MountTargetId"]).get(
@@ -134,6 +145,10 @@ class MountTargetGateway:
         args: dict[str, Any] = {"FileSystemId": fs.file_system_id, "SubnetId": spec.subnet_id}
         if spec.ip_address:
             args["IpAddress"] = spec.ip_address
+        if spec.ipv6_address:
+            args["Ipv6Address"] = spec.ipv6_address
+        if spec.ip_address_type:
+            args["IpAddressType"] = spec.ip_address_type
         if spec.security_groups:
             args["SecurityGroups"] = spec.security_groups
         try:
