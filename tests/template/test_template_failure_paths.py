@@ -3,7 +3,7 @@
 - each EventBridge rule target retries and dead-letters into an SQS queue that lets that rule send;
 - each function has EventInvokeConfig with an OnFailure destination, and a log group with retention;
 - the sweep queue redrives into a dead-letter queue, and its worker reports partial batch failures;
-- every dead-letter queue, every function's errors and keywatch's own failure metrics alarm to the topic;
+- every dead-letter queue, function error and failure metric alarms to OpsTopic, never the alert topic;
 - the environment sets every KEYWATCH_* variable keywatch.config reads.
 """
 
@@ -138,7 +138,7 @@ def test_given_every_dead_letter_queue_when_a_message_arrives_then_an_alarm_tell
     for queue in queues:
         alarms = [a for a in alarms_on(template, queue) if a["MetricName"] == "ApproximateNumberOfMessagesVisible"]
         assert alarms, f"no alarm on {queue}"
-        assert all(ref_name(x) == "AlertTopic" for a in alarms for x in a["AlarmActions"])
+        assert all(ref_name(x) == "OpsTopic" for a in alarms for x in a["AlarmActions"])
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
@@ -146,7 +146,7 @@ def test_given_a_function_when_it_raises_then_an_errors_alarm_tells_the_topic(
     template: dict[str, Any], function: str
 ) -> None:
     alarms = [a for a in alarms_on(template, function) if (a["Namespace"], a["MetricName"]) == ("AWS/Lambda", "Errors")]
-    assert alarms and all(ref_name(x) == "AlertTopic" for a in alarms for x in a["AlarmActions"])
+    assert alarms and all(ref_name(x) == "OpsTopic" for a in alarms for x in a["AlarmActions"])
 
 
 @pytest.mark.parametrize("metric", ["NotificationFailed", "RemediationFailed", "SweepAccountFailed"])
@@ -162,13 +162,13 @@ def test_given_keywatch_s_own_failure_metric_when_it_counts_then_an_alarm_tells_
         ):
             found.append(props)
     assert found, f"no alarm on {metric} in namespace keywatch"
-    assert all(ref_name(x) == "AlertTopic" for a in found for x in a["AlarmActions"])
+    assert all(ref_name(x) == "OpsTopic" for a in found for x in a["AlarmActions"])
 
 
-def test_given_the_alert_topic_when_created_then_it_is_encrypted_with_a_key_cloudwatch_may_use(
+def test_given_the_alarm_topic_when_created_then_it_is_encrypted_with_a_key_cloudwatch_may_use(
     template: dict[str, Any],
 ) -> None:
-    topic = template["Resources"]["AlertTopic"]["Properties"]
+    topic = template["Resources"]["OpsTopic"]["Properties"]
     key = ref_name(topic["KmsMasterKeyId"])
     assert key and template["Resources"][key]["Type"] == "AWS::KMS::Key", "alarms can't publish with aws/sns"
     policy = template["Resources"][key]["Properties"]["KeyPolicy"]["Statement"]

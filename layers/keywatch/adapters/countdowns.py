@@ -23,6 +23,10 @@ class CountdownLedger(Protocol):
         """Record the reminder; True the first time only (the caller then sends it)."""
         ...
 
+    def release(self, key_arn: str, days: int, deletion_date: str) -> None:
+        """Forget a claimed reminder whose send failed, so that the next sweep sends it."""
+        ...
+
 
 class MemoryCountdownLedger:
     """The ledger in memory, for a CLI run without a table and for tests."""
@@ -39,6 +43,10 @@ class MemoryCountdownLedger:
             self.items[key] = {"pk": key[0], "sk": key[1], "sent_at": datetime.now(UTC).isoformat()}
             return True
 
+    def release(self, key_arn: str, days: int, deletion_date: str) -> None:
+        with self._lock:
+            self.items.pop(countdown_key(key_arn, days, deletion_date), None)
+
 
 class DynamoCountdownLedger:
     def __init__(self, clients: AwsClients, table_name: str, region: str) -> None:
@@ -54,4 +62,11 @@ class DynamoCountdownLedger:
             TableName=self.table_name,
             Item={"pk": {"S": pk}, "sk": {"S": sk}, "sent_at": {"S": datetime.now(UTC).isoformat()}},
             ConditionExpression="attribute_not_exists(pk)",
+        )
+
+    @needs("dynamodb:DeleteItem", scope="state")
+    def release(self, key_arn: str, days: int, deletion_date: str) -> None:
+        pk, sk = countdown_key(key_arn, days, deletion_date)
+        self._clients.home_client("dynamodb", self._region).delete_item(
+            TableName=self.table_name, Key={"pk": {"S": pk}, "sk": {"S": sk}}
         )

@@ -217,6 +217,17 @@ def needs_response(current: Mapping[str, Any] | None, severity: Severity | None,
     return severity is not None and SEVERITY_ORDER[severity] > SEVERITY_ORDER[recorded]
 
 
+def unfinished_actions(current: Mapping[str, Any] | None) -> bool:
+    """An open incident with an action whose last attempt failed: the sweep drives it again."""
+    if not current or current.get("status") != "open":
+        return False
+    last: dict[tuple[str, str], str] = {}
+    for action in current.get("actions") or []:
+        if isinstance(action, Mapping):
+            last[(str(action.get("type")), str(action.get("target")))] = str(action.get("status"))
+    return "failed" in last.values()
+
+
 def call_floor(file_systems_per_target: Iterable[int], distinct_keys: int) -> int:
     """The fewest calls the question takes: ceil(N/100) pages per account-Region + 2 per distinct key."""
     return sum(max(1, math.ceil(n / PAGE_SIZE)) for n in file_systems_per_target) + 2 * distinct_keys

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -38,6 +38,7 @@ from keywatch.sweep.assess import (
     classify,
     key_arn_of,
     needs_response,
+    unfinished_actions,
     verdict_for,
 )
 from keywatch.sweep.countdowns import countdown_due, countdown_result
@@ -165,6 +166,7 @@ class Sweeper:
         calls_before = Counter(self.watchdog.clients.calls)
         sweep_id = sweep_id or sweep_id_for(started)
         targets = list(dict.fromkeys(targets))
+        self._targets = targets
 
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="sweep-keys") as pool:
             keys = _KeyLookups(pool, self._lookup, self._progress)
@@ -254,7 +256,8 @@ class Sweeper:
             verdict = verdict_for(event, key, findings, affected)
             try:
                 current = incidents.current(key.arn) if incidents is not None else None
-                if not needs_response(current, verdict.severity, [fs.file_system_id for fs in affected]):
+                fs_ids = [fs.file_system_id for fs in affected]
+                if not needs_response(current, verdict.severity, fs_ids) and not unfinished_actions(current):
                     summary.incidents_known += 1
                     continue
                 report.results.append(self.watchdog.respond(event, key, affected, verdict=verdict))
@@ -268,6 +271,7 @@ class Sweeper:
         if incidents is None:
             return
         # A key that is Enabled again, with an open incident: resolve it and restore what the policy removed.
+        restored: set[str] = set()
         using: dict[str, list[FileSystem]] = defaultdict(list)
         for fs_id, arn in assessment.key_of.items():
             if arn:
@@ -293,9 +297,66 @@ class Sweeper:
                 self._respond_failed(report, key, exc)
                 continue
             summary.incidents_resolved += 1
+            restored.add(arn)
+        self._restore_waiting(report, lookups, by_fs, now, at_risk.keys() | restored)
+
+    def _restore_waiting(
+        self,
+        report: SweepReport,
+        lookups: Mapping[str, KeyLookup],
+        by_fs: Mapping[str, FileSystem],
+        now: datetime,
+        done: Collection[str],
+    ) -> None:
+        """Mount targets removed and never put back, on a key that is Enabled now, are restored: whether or
+        not the key's incident is still open (an EnableKey handled during an unmount may have closed it)."""
+        incidents = self.watchdog.incidents
+        if incidents is None:
+            return
+        targets = {(t.account, t.region) for t in self._targets}
+        try:
+            waiting = incidents.waiting_snapshots()
+        except SWEEP_ERRORS as exc:
+            logger.warning("mount-target records unreadable", error=str(exc))
+            report.summary.errors.append(TargetError(account="-", region="-", error=f"records: {type(exc).__name__}"))
+            return
+        for key_arn, fs_ids in waiting.items():
+            account, region, _ = split_key_arn(key_arn)
+            if (account, region) not in targets or key_arn.lower() in done:
+                continue
+            lookup = lookups.get(key_arn.lower())
+            try:
+                key = lookup.key if lookup is not None else self.watchdog.describe_key(key_arn)
+                if key.state != KeyState.ENABLED:
+                    continue
+                found = [by_fs.get(fs_id) or self._find_file_system(fs_id, region) for fs_id in fs_ids]
+                file_systems = [fs for fs in found if fs is not None]
+                if not file_systems:
+                    continue
+                verdict = Verdict(
+                    Outcome.RESOLVED,
+                    Severity.INFO,
+                    "The sweep found the key Enabled while mount targets keywatch removed were still missing; "
+                    "restoring them from the record.",
+                )
+                event = self._event(key, "Sweep", f"sweep-{now:%Y-%m-%d}-{key.key_id}-restore", now)
+                report.results.append(self.watchdog.respond(event, key, file_systems, verdict=verdict))
+            except SWEEP_ERRORS as exc:
+                self._respond_failed(
+                    report, lookup.key if lookup else KeyInfo(arn=key_arn, key_id="", state=UNKNOWN), exc
+                )
+
+    def _find_file_system(self, fs_id: str, region: str) -> FileSystem | None:
+        for account in self.watchdog.scan_accounts(self.watchdog.clients.home_account):
+            found = self.watchdog.efs.get(fs_id, account, region)
+            if found is not None:
+                return found
+        return None
 
     @staticmethod
     def _respond_failed(report: SweepReport, key: KeyInfo, exc: Exception) -> None:
+        if isinstance(exc, HandlingIncomplete):
+            report.results.append(exc.result)  # what was done; the rest fails the target, which is retried
         account, region, _ = split_key_arn(key.arn)
         logger.warning("sweep respond failed", key_arn=key.arn, error=str(exc))
         report.summary.errors.append(
@@ -336,6 +397,21 @@ class Sweeper:
                 self._event(key, "Countdown", f"countdown-{key.key_id}-{due}d-{date}", now), key, affected, left
             )
             result.notifications = [channel.send(result) for channel in self.watchdog.channels]
+            if any(n.status == "failed" for n in result.notifications):
+                # Not sent everywhere: un-claim it, so that the next sweep sends it (the delivery log keeps
+                # the channels that did carry it from carrying it twice).
+                try:
+                    self.ledger.release(key.arn, due, date)
+                except SWEEP_ERRORS as exc:
+                    self._respond_failed(report, key, exc)
+                else:
+                    report.summary.errors.append(
+                        TargetError(
+                            account=key.arn.split(":")[4],
+                            region=key.arn.split(":")[3],
+                            error=f"countdown for {key.arn} not delivered everywhere; the next sweep sends it again",
+                        )
+                    )
             report.countdowns.append(
                 CountdownResult(
                     key_arn=key.arn,
