@@ -198,6 +198,12 @@ class Watchdog:
 
         # 2. notify every channel (no state table stands in the way: see RecordedChannel)
         result.notifications = [channel.send(result) for channel in self.channels]
+        if prior is not None and _statuses(prior["actions"]) != _statuses(result.actions):
+            # This retry changed what the message already sent says: edit it where the channel can.
+            for i, channel in enumerate(self.channels):
+                revise = getattr(channel, "revise", None)
+                if revise is not None and (revised := revise(result)) is not None:
+                    result.notifications[i] = revised
         unfinished += [f"notification by {n.channel}" for n in result.notifications if n.status == "failed"]
 
         # 3. record the incident
@@ -356,6 +362,11 @@ class Watchdog:
             event=event,
             key=key,
         )
+
+
+def _statuses(actions: Sequence[dict[str, Any] | ActionResult]) -> list[tuple[str, str, str]]:
+    as_dicts = [a.model_dump(mode="json") if isinstance(a, ActionResult) else a for a in actions]
+    return [(str(a.get("type")), str(a.get("target")), str(a.get("status"))) for a in as_dicts]
 
 
 def merge_actions(earlier: Sequence[dict[str, Any]], now: list[ActionResult]) -> list[ActionResult]:

@@ -7,6 +7,7 @@ taken, SNS messages delivered to a subscribed queue, the key's state, the mount 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -350,4 +351,40 @@ def test_given_a_fresh_pending_claim_from_another_invocation_when_handled_then_i
         if hasattr(copy, "_clock"):
             copy._clock = lambda: __import__("time").time() + STALE_CLAIM_SECONDS + 1
     assert deployed.deliver(event).failed == []
+    assert_alerted_once(estate, slack)
+
+
+# --- what the one message says when a retry finishes an action ---------------------------------------
+
+
+def test_given_a_bot_token_when_a_retry_completes_an_action_then_the_one_message_is_edited_not_posted_again(
+    deployed: Deployed, estate: Estate, slack: FakeSlack, faults: Faults, backends: dict[str, Any]
+) -> None:
+    from notify.slack_support import TOKEN
+
+    secret = {"token": TOKEN, "channel": "C0ALERTS", "api_url": slack.api_url}
+    Estate.client("secretsmanager").put_secret_value(SecretId=estate.secret_arn, SecretString=json.dumps(secret))
+    faults.fail(backends["kms"], "cancel_key_deletion", BOTOCORE_ATTEMPTS, throttling)
+
+    delivered = deployed.deliver(schedule_deletion(estate))
+
+    assert len(delivered.failed) == 1
+    paths = [r.path.rsplit("/", 1)[-1] for r in slack.requests]
+    assert paths == ["chat.postMessage", "chat.update"]
+    first, edit = (r.body for r in slack.requests)
+    assert edit["ts"] == "1764392400.000001" and edit["channel"] == "C0ALERTS"
+    assert "failed" in json.dumps(first) and "failed" not in json.dumps(edit["attachments"])
+    assert len(estate.sns_messages()) == 1
+    assert {n["channel"]: n["status"] for n in delivered.report["notifications"]}["slack"] == "sent"
+
+
+def test_given_a_webhook_when_a_retry_completes_an_action_then_nothing_more_is_posted(
+    deployed: Deployed, estate: Estate, slack: FakeSlack, faults: Faults, backends: dict[str, Any]
+) -> None:
+    faults.fail(backends["kms"], "cancel_key_deletion", BOTOCORE_ATTEMPTS, throttling)
+
+    delivered = deployed.deliver(schedule_deletion(estate))
+
+    assert len(delivered.failed) == 1
+    assert len(slack.requests) == 1  # an incoming webhook can't edit what it posted (docs/reliability.md)
     assert_alerted_once(estate, slack)

@@ -99,14 +99,18 @@ class FakeSlack:
                 reply = self._default
             else:
                 reply = Reply()
-            if request.path.endswith("/chat.postMessage") and reply.status == 200 and reply.body == "ok":
+            if (
+                request.path.endswith(("/chat.postMessage", "/chat.update"))
+                and reply.status == 200
+                and reply.body == "ok"
+            ):
                 self._ts += 1
                 reply = Reply(
                     200,
                     {
                         "ok": True,
                         "channel": request.body.get("channel", "C0ALERTS"),
-                        "ts": f"1764392400.{self._ts:06d}",
+                        "ts": request.body.get("ts") or f"1764392400.{self._ts:06d}",
                     },
                 )
             self.statuses.append(reply.status)

@@ -396,6 +396,19 @@ class SlackPoster:
             raise SlackDeliveryError(f"cannot reach Slack: {type(exc).__name__}: {exc}") from None
         return Posted(channel=str(response.get("channel") or args["channel"]), ts=str(response.get("ts") or "") or None)
 
+    def update(self, target: SlackTarget, channel: str, ts: str, payload: dict[str, Any]) -> None:
+        """Replace a message posted earlier (Web API ``chat.update``; a bot token only). Raises
+        :class:`SlackDeliveryError` (redacted) when Slack did not take it."""
+        if target.kind != "token":
+            raise SlackDeliveryError("an incoming webhook can't edit a message it posted")
+        try:
+            self._client(target).chat_update(**{**payload, "channel": channel, "ts": ts})
+        except SlackApiError as exc:
+            code = str(exc.response.get("error") or "unknown_error") if exc.response is not None else "unknown_error"
+            raise SlackDeliveryError(f"Slack chat.update failed: {code}", code=code, auth=code in AUTH_ERRORS) from None
+        except Exception as exc:  # noqa: BLE001 - see post()
+            raise SlackDeliveryError(f"cannot reach Slack: {type(exc).__name__}: {exc}") from None
+
     @staticmethod
     def _post_webhook(client: WebhookClient, payload: dict[str, Any]) -> Posted:
         try:

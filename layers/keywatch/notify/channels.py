@@ -169,6 +169,17 @@ class RecordedChannel:
         self.inner = inner
         self.name = inner.name
         self._log = log
+        self._sent: dict[str, str] = {}  # event ID -> the detail of its delivery made by an earlier attempt
+
+    def revise(self, result: EventResult) -> NotificationResult | None:
+        """After a retry changed what the result says: edit the message an earlier attempt sent, where the
+        channel can (Slack with a bot token). Never a second message."""
+        sent = self._sent.pop(result.event_id, None)
+        revise = getattr(self.inner, "revise", None)
+        if sent is None or revise is None:
+            return None
+        note: NotificationResult | None = revise(result, sent)
+        return note
 
     def _note(self, status: str, detail: str) -> NotificationResult:
         return NotificationResult(channel=self.name, status=status, detail=detail)  # type: ignore[arg-type]
@@ -196,6 +207,7 @@ class RecordedChannel:
             else:
                 if not claim.granted:
                     if claim.status == "sent":
+                        self._sent[result.event_id] = claim.detail
                         count_delivery("NotificationSkipped", self.name)
                         return self._note("skipped", f"already sent at {claim.at} ({claim.detail})"[:300])
                     logger.warning(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -20,8 +21,11 @@ from keywatch.adapters.slack import (
 from keywatch.models import EventResult, NotificationResult, Outcome
 from keywatch.notify import blocks
 from keywatch.notify.channels import SLACK_NOT_CONFIGURED as NOT_CONFIGURED
+from keywatch.notify.channels import count_failure
 from keywatch.observability import logger
 from keywatch.redaction import redact
+
+POSTED = re.compile(r"message (?P<ts>\d+\.\d+) in ")  # the detail _post records (the channel may be redacted)
 
 
 class TargetSource(Protocol):
@@ -92,6 +96,26 @@ class SlackChannel:
                 return self._post(fresh, result, payload)
             except SlackDeliveryError as second:
                 return self._result("failed", str(second))
+
+    def revise(self, result: EventResult, sent: str) -> NotificationResult | None:
+        """A retry changed what the message it already posted says (an action failed there and is done
+        now): edit that message in place with ``chat.update``. ``sent`` is the delivery's recorded detail.
+        None when there is nothing that can be edited (an incoming webhook can't edit what it posted)."""
+        where = POSTED.search(sent)
+        if self._source is None or where is None:
+            return None
+        try:
+            target = self._source.target()
+            if not target.threads or not target.channel:
+                return None
+            self._poster.update(target, target.channel, where["ts"], blocks.message(result, self._clock()))
+        except (SlackConfigError, SlackDeliveryError) as exc:
+            # The alert itself was delivered: an edit that fails is counted, not retried (the next attempt
+            # would find nothing new to edit in).
+            logger.warning("slack message not updated", event_id=result.event_id, error=redact(exc))
+            count_failure("slack")
+            return self._result("sent", f"sent earlier; updating it with what the retry did failed: {exc}")
+        return self._result("sent", f"message {where['ts']} updated with what the retry did")
 
     # --- posting and threading ----------------------------------------------------------------------
 
