@@ -92,13 +92,20 @@ def test_given_tracing_as_deployed_when_slack_is_posted_to_then_no_trace_documen
         def send_entity(self, entity: object) -> None:
             documents.append(entity.serialize())  # type: ignore[attr-defined]
 
+    from aws_xray_sdk import global_sdk_config
+
+    was_enabled = global_sdk_config.sdk_enabled()  # Powertools' disabled Tracer (as in tests) turns it off
+    global_sdk_config.set_sdk_enabled(True)
     patch(TRACED_MODULES)
     xray_recorder.configure(emitter=Capture(), sampling=False, context_missing="LOG_ERROR", service="keywatch")
-    xray_recorder.begin_segment("keywatch-test")
     try:
-        SlackPoster().post(webhook_target(slack.webhook_url), {"text": "hello"})
+        xray_recorder.begin_segment("keywatch-test")
+        try:
+            SlackPoster().post(webhook_target(slack.webhook_url), {"text": "hello"})
+        finally:
+            xray_recorder.end_segment()
     finally:
-        xray_recorder.end_segment()
+        global_sdk_config.set_sdk_enabled(was_enabled)
 
     assert len(slack.requests) == 1 and documents
     path = slack.webhook_url.split("/services/", 1)[1]
