@@ -35,9 +35,9 @@ def make_estate(aws: None) -> Callable[..., Any]:
     """Build a simulated estate from a fleet dict (or the demo fleet when none is given)."""
     from keywatch.cli.simulator import Estate, Fleet
 
-    def build(fleet: dict[str, Any] | None = None) -> Any:
+    def build(fleet: dict[str, Any] | None = None, **options: Any) -> Any:
         data = fleet if fleet is not None else yaml.safe_load((EVENTS / "fleet.yaml").read_text())
-        return Estate.build(Fleet.model_validate(data))
+        return Estate.build(Fleet.model_validate(data), **options)
 
     return build
 

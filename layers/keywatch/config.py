@@ -33,6 +33,8 @@ class Settings(BaseModel):
     regions: list[str] = Field(default_factory=list)
     countdown_days: list[int] = Field(default_factory=lambda: [7, 1])
     sweep_queue_url: str | None = None
+    index_table: str | None = Field(default=None, description="the key-to-file-system index (DynamoDB)")
+    sweep_schedule: str | None = Field(default=None, description="the sweep's schedule: the index's entries live two")
 
     @field_validator("accounts")
     @classmethod
@@ -67,6 +69,8 @@ class Settings(BaseModel):
             "regions": _csv(env.get("KEYWATCH_REGIONS")),
             "countdown_days": [int(d) for d in _csv(env.get("KEYWATCH_COUNTDOWN_DAYS") or "7,1")],
             "sweep_queue_url": env.get("KEYWATCH_SWEEP_QUEUE_URL") or None,
+            "index_table": env.get("KEYWATCH_INDEX_TABLE") or None,
+            "sweep_schedule": env.get("KEYWATCH_SWEEP_SCHEDULE") or None,
         }
         try:
             return cls.model_validate(raw)

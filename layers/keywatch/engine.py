@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,11 +12,13 @@ from keywatch.adapters.aws import AWS_ERRORS, AccountAccessError, AwsClients, de
 from keywatch.adapters.deliveries import Journal
 from keywatch.adapters.efs import EfsGateway, MountTargetGateway
 from keywatch.adapters.incidents import IncidentStore
+from keywatch.adapters.index import KeyIndex
 from keywatch.adapters.kms import KmsError, KmsGateway
-from keywatch.assess import HIGH_STATES, Verdict, decide, file_systems_using, normalise_key_arn, prefilter
+from keywatch.assess import HIGH_STATES, Verdict, decide, normalise_key_arn, prefilter
 from keywatch.config import Settings
 from keywatch.errors import HandlingIncomplete
 from keywatch.keys import KeyRef, split_key_arn
+from keywatch.locate import Located, Locator
 from keywatch.models import (
     DELETED,
     POLICY_TAG,
@@ -50,6 +53,7 @@ class Watchdog:
         incidents: IncidentStore | None = None,
         deduplicate: Deduplicate | None = None,
         journal: Journal | None = None,
+        index: KeyIndex | None = None,
     ) -> None:
         self.settings = settings
         self.clients = clients
@@ -61,6 +65,8 @@ class Watchdog:
         self.channels = list(channels)
         self._deduplicate = deduplicate
         self.journal = journal
+        self.index = index
+        self.locator = Locator(self.efs, self.kms, index, settings.accounts)
 
     @property
     def mode(self) -> Mode:
@@ -72,23 +78,16 @@ class Watchdog:
 
     # --- assess -----------------------------------------------------------------------------
 
-    def scan_accounts(self, key_account: str) -> list[str]:
-        """The key's own account first, then every other account whose file systems may use it."""
-        return [key_account, *(a for a in self.settings.accounts if a != key_account)]
-
-    def file_systems(self, accounts: Iterable[str], region: str) -> Iterable[FileSystem]:
-        for account in accounts:
-            try:
-                yield from self.efs.file_systems(account, region)
-            except AccountAccessError as exc:
-                logger.warning("account skipped", account=account, region=region, error=str(exc))
-
     def alias_target(self, account: str, region: str, alias: str) -> str | None:
         return self.kms.alias_map(account, region).get(alias)
 
+    def locate(self, key_arn: str) -> Located:
+        """Every file system that uses the key, in every account and Region: the index's candidates, each
+        confirmed live, plus the key's own account and Region listed live (:mod:`keywatch.locate`)."""
+        return self.locator.locate(key_arn)
+
     def find_affected(self, key_arn: str) -> list[FileSystem]:
-        account, region, _ = split_key_arn(key_arn)
-        return file_systems_using(key_arn, self.file_systems(self.scan_accounts(account), region), self.alias_target)
+        return self.locate(key_arn).file_systems
 
     def describe_key(self, key_arn: str, with_aliases: bool = False) -> KeyInfo:
         try:
@@ -132,9 +131,10 @@ class Watchdog:
             event = event.model_copy(update={"key_arn": resolved})
             key_arn = resolved
 
-        affected = self.find_affected(key_arn)
+        located = self.locate(key_arn)
+        affected = located.file_systems
         key = self.describe_key(key_arn, with_aliases=bool(affected))
-        return self.respond(event, key, affected)
+        return self.respond(event, key, affected, note=located.note)
 
     def respond(
         self,
@@ -143,19 +143,26 @@ class Watchdog:
         affected: list[FileSystem],
         verdict: Verdict | None = None,
         mode: Mode | None = None,
+        note: str = "",
     ) -> EventResult:
         """Decide, act on the owners' policies in the configured mode, notify, record. Shared with the sweep.
 
         A retry of an event finishes what the first attempt decided: its verdict and the actions it
         completed are taken from the journal, since the first attempt's own actions (``protect``) may
         have changed what a fresh assessment would say.
+
+        ``note`` is added to a fresh verdict's reason: how complete the search for file systems was, when a
+        person should know.
         """
         prior = self._recall(event.event_id) if verdict is None else None
         if prior is not None:
             severity = Severity(prior["severity"]) if prior.get("severity") else None
             verdict = Verdict(Outcome(prior["outcome"]), severity, str(prior["reason"]))
             key = key.model_copy(update={"state": KeyState.read(prior["key_state"])})
-        verdict = verdict or decide(event, key.state, affected)
+        if verdict is None:
+            verdict = decide(event, key.state, affected)
+            if note:
+                verdict = replace(verdict, reason=f"{verdict.reason} {note}")
         logger.info(
             "assessed", key_arn=key.arn, key_state=key.state, outcome=verdict.outcome.value, affected=len(affected)
         )

@@ -9,7 +9,8 @@ Scopes:
 - ``remediate``: change keys and mount targets (the remediation role, scoped by tag);
 - ``notify``:    publish alerts and read the Slack secret;
 - ``state``:     the incidents and idempotency tables;
-- ``sweep``:     list accounts and fan the sweep out.
+- ``sweep``:     list accounts and fan the sweep out;
+- ``index``:     read and write the key-to-file-system index (that table only).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Literal, TypeVar
 
-Scope = Literal["read", "remediate", "notify", "state", "sweep"]
+Scope = Literal["read", "remediate", "notify", "state", "sweep", "index"]
 F = TypeVar("F", bound=Callable[..., object])
 
 _REGISTRY: dict[str, set[str]] = defaultdict(set)

@@ -10,6 +10,7 @@ from keywatch.adapters.deliveries import (
     ThreadStore,
 )
 from keywatch.adapters.incidents import DynamoIncidentStore, IncidentStore, MemoryIncidentStore
+from keywatch.adapters.index import DynamoKeyIndex
 from keywatch.adapters.sns import SnsPublisher
 from keywatch.config import Settings
 from keywatch.engine import Deduplicate, MemoryDeduplicator, Watchdog
@@ -33,6 +34,7 @@ def build_watchdog(settings: Settings, clients: AwsClients | None = None, slack_
         incidents=build_incident_store(settings, clients),
         journal=log,
         deduplicate=build_deduplicator(settings, clients),
+        index=build_index(settings, clients),
     )
 
 
@@ -76,6 +78,13 @@ def build_incident_store(settings: Settings, clients: AwsClients) -> IncidentSto
     if settings.incidents_table:
         return DynamoIncidentStore(clients, settings.incidents_table, clients.home_region)
     return MemoryIncidentStore()
+
+
+def build_index(settings: Settings, clients: AwsClients) -> DynamoKeyIndex | None:
+    """The key-to-file-system index, when the deployment has one; without it, events list the configured accounts."""
+    if settings.index_table:
+        return DynamoKeyIndex(clients, settings.index_table, clients.home_region)
+    return None
 
 
 def build_deduplicator(settings: Settings, clients: AwsClients) -> Deduplicate:

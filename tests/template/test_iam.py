@@ -28,10 +28,11 @@ POLICY_SCOPES = {
     "NotifyPolicy": "notify",
     "StatePolicy": "state",
     "SweepPolicy": "sweep",
+    "IndexPolicy": "index",
 }
 FUNCTION_SCOPES = {
-    "KeyEventsFunction": {"read", "remediate", "notify", "state"},
-    "SweepWorkerFunction": {"read", "remediate", "notify", "state"},  # the sweep responds through the engine
+    "KeyEventsFunction": {"read", "remediate", "notify", "state", "index"},
+    "SweepWorkerFunction": {"read", "remediate", "notify", "state", "index"},  # responds through the engine
     "SweepFunction": {"sweep"},
 }
 READ_ONLY_PREFIXES = ("Describe", "List", "Get")

@@ -2,7 +2,19 @@
 
 import importlib
 
-ADAPTERS = ("aws", "kms", "efs", "sns", "incidents", "organizations", "sqs", "countdowns", "slack", "deliveries")
+ADAPTERS = (
+    "aws",
+    "kms",
+    "efs",
+    "sns",
+    "incidents",
+    "organizations",
+    "sqs",
+    "countdowns",
+    "slack",
+    "deliveries",
+    "index",
+)
 
 
 def load_all() -> None:

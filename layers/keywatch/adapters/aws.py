@@ -90,6 +90,11 @@ class AwsClients:
         return client
 
     @property
+    def session(self) -> boto3.Session:
+        """The one boto3 session every client comes from (its loaded service models are shared)."""
+        return self._session
+
+    @property
     def home_account(self) -> str:
         with self._lock:
             if self._home_account is None:

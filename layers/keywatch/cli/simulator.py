@@ -32,6 +32,7 @@ SIM_ROLE = "keywatch-simulator"
 TOPIC_NAME = "keywatch-alerts"
 INCIDENTS_TABLE = "keywatch-incidents"
 IDEMPOTENCY_TABLE = "keywatch-idempotency"
+INDEX_TABLE = "keywatch-index"
 EFS_PRINCIPAL = "elasticfilesystem.amazonaws.com"
 
 
@@ -265,6 +266,30 @@ def create_incidents_table(dynamodb: Any, name: str) -> None:
     )
 
 
+def create_index_table(dynamodb: Any, name: str) -> None:
+    """The key-to-file-system index as template.yaml declares it (keywatch.adapters.index): ``pk``/``sk``,
+    and the ``by-file-system`` index on ``fs``."""
+    from keywatch.adapters.index import BY_FILE_SYSTEM
+
+    dynamodb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+            {"AttributeName": "fs", "AttributeType": "S"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": BY_FILE_SYSTEM,
+                "KeySchema": [{"AttributeName": "fs", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            }
+        ],
+    )
+
+
 @dataclass
 class Estate:
     """A simulated AWS estate built from a fleet file, inside an active :func:`simulated_aws`."""
@@ -284,6 +309,7 @@ class Estate:
                 "topic_arn": self.topic_arn,
                 "incidents_table": INCIDENTS_TABLE,
                 "idempotency_table": IDEMPOTENCY_TABLE,
+                "index_table": INDEX_TABLE,
                 "accounts": self.fleet.account_ids,
                 "regions": self.fleet.regions,
                 "read_role": SIM_ROLE,
@@ -292,7 +318,9 @@ class Estate:
         )
 
     @classmethod
-    def build(cls, fleet: Fleet) -> Estate:
+    def build(cls, fleet: Fleet, index: bool = True) -> Estate:
+        """The estate, as a deployment of keywatch sees it after its first sweep: with ``index`` (the default)
+        the key-to-file-system index is filled as a sweep fills it (:meth:`fill_index`)."""
         clients = AwsClients(read_role=SIM_ROLE, write_role=SIM_ROLE, home_account=HOME_ACCOUNT)
         topic_arn = clients.home_client("sns", HOME_REGION).create_topic(Name=TOPIC_NAME)["TopicArn"]
         dynamodb = clients.home_client("dynamodb", HOME_REGION)
@@ -303,6 +331,7 @@ class Estate:
             KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
             AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
         )
+        create_index_table(dynamodb, INDEX_TABLE)
         estate = cls(fleet=fleet, clients=clients, topic_arn=topic_arn)
         for account in fleet.accounts:
             for region in account.regions:
@@ -320,8 +349,21 @@ class Estate:
             for region, spec in account.regions.items():
                 for fs in spec.file_systems:
                     estate._create_file_system(account.id, region, fs)
+        if index:
+            estate.fill_index()
         clients.calls.clear()
         return estate
+
+    def fill_index(self) -> int:
+        """Fill the key-to-file-system index the way a sweep does (the same listing and writes, without the
+        key lookups, incidents or notifications a full sweep adds), so that a replay follows the Lambda's path."""
+        from keywatch.fanout import targets_for
+        from keywatch.runtime import build_watchdog
+        from keywatch.sweep.runner import Sweeper
+
+        sweep_container = AwsClients(read_role=SIM_ROLE, write_role=SIM_ROLE, home_account=HOME_ACCOUNT)
+        watchdog = build_watchdog(self.settings(), sweep_container)
+        return Sweeper(watchdog).fill_index(targets_for(self.fleet.account_ids, self.fleet.regions))
 
     # --- building ------------------------------------------------------------------------------
 

@@ -7,8 +7,15 @@ exactly those of the event path. One module per room:
 - :mod:`~keywatch.sweep.models`: findings, the report, what was learnt about each key;
 - :mod:`~keywatch.sweep.assess`: pure assessment (no boto3), tested without moto;
 - :mod:`~keywatch.sweep.countdowns`: reminders before a scheduled deletion (pure);
+- :mod:`~keywatch.sweep.index`: the key-to-file-system index the sweep fills (pure; the table is
+  :mod:`keywatch.adapters.index`);
 - :mod:`~keywatch.sweep.runner`: the threaded :class:`Sweeper` and a worker's :func:`sweep_target`.
+
+The runner is imported on first use (PEP 562): it needs the engine, and the engine's event path needs
+the index's models, so importing the pure rooms must not drag the runner in.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from keywatch.fanout import SweepTarget, targets_for
 from keywatch.sweep.assess import (
@@ -25,6 +32,7 @@ from keywatch.sweep.assess import (
     verdict_for,
 )
 from keywatch.sweep.countdowns import countdown_due, countdown_result
+from keywatch.sweep.index import IndexEntry, SweptMarker, index_ttl
 from keywatch.sweep.models import (
     RESPONDED,
     SEVERITY_ORDER,
@@ -37,7 +45,27 @@ from keywatch.sweep.models import (
     TargetError,
     UnencryptedFileSystem,
 )
-from keywatch.sweep.runner import DEFAULT_WORKERS, SWEEP_ERRORS, ProgressCallback, Sweeper, TargetFailed, sweep_target
+
+if TYPE_CHECKING:
+    from keywatch.sweep.runner import (
+        DEFAULT_WORKERS,
+        SWEEP_ERRORS,
+        ProgressCallback,
+        Sweeper,
+        TargetFailed,
+        sweep_target,
+    )
+
+_RUNNER = frozenset({"DEFAULT_WORKERS", "SWEEP_ERRORS", "ProgressCallback", "Sweeper", "TargetFailed", "sweep_target"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _RUNNER:
+        from keywatch.sweep import runner
+
+        return getattr(runner, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "AWS_MANAGED_ALIAS",
@@ -50,12 +78,14 @@ __all__ = [
     "Assessment",
     "CountdownResult",
     "Finding",
+    "IndexEntry",
     "KeyLookup",
     "ProgressCallback",
     "SweepReport",
     "SweepSummary",
     "SweepTarget",
     "Sweeper",
+    "SweptMarker",
     "TargetError",
     "TargetFailed",
     "UnencryptedFileSystem",
@@ -66,6 +96,7 @@ __all__ = [
     "classify",
     "countdown_due",
     "countdown_result",
+    "index_ttl",
     "key_arn_of",
     "needs_response",
     "sweep_target",

@@ -81,6 +81,7 @@ class SweepSummary(BaseModel):
     incidents_known: int = 0
     incidents_resolved: int = 0
     countdowns_sent: int = 0
+    indexed: int = 0  # entries written to the key-to-file-system index
     errors: list[TargetError] = Field(default_factory=list)
     api_calls: dict[str, int] = Field(default_factory=dict)
     api_call_floor: int = 0  # ceil(N/100) DescribeFileSystems per account-Region + 2 per distinct key

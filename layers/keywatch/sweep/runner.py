@@ -20,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from keywatch.adapters.aws import AccountAccessError, AwsClients
 from keywatch.adapters.countdowns import CountdownLedger, DynamoCountdownLedger, MemoryCountdownLedger
+from keywatch.adapters.index import IndexUnavailable
 from keywatch.adapters.kms import KmsError
 from keywatch.assess import Verdict
 from keywatch.config import Settings
@@ -42,6 +43,7 @@ from keywatch.sweep.assess import (
     verdict_for,
 )
 from keywatch.sweep.countdowns import countdown_due, countdown_result
+from keywatch.sweep.index import entries_for, index_ttl, marker_for
 from keywatch.sweep.models import (
     RESPONDED,
     Assessment,
@@ -54,7 +56,7 @@ from keywatch.sweep.models import (
 )
 
 DEFAULT_WORKERS = 8
-SWEEP_ERRORS = (AccountAccessError, ClientError, BotoCoreError, KmsError, HandlingIncomplete)
+SWEEP_ERRORS = (AccountAccessError, ClientError, BotoCoreError, KmsError, HandlingIncomplete, IndexUnavailable)
 
 
 # --- the sweep ------------------------------------------------------------------------------------
@@ -174,7 +176,8 @@ class Sweeper:
             #    looked up as soon as a page names it, while the next pages are still being listed.
             listed = self._map("file systems", lambda target: self._list(target, keys.want), targets)
             errors = [r for _, r in listed if isinstance(r, TargetError)]
-            per_target = [r for _, r in listed if not isinstance(r, TargetError)]
+            swept = [(t, r) for t, r in listed if not isinstance(r, TargetError)]
+            per_target = [r for _, r in swept]
             file_systems = [fs for found in per_target for fs in found]
 
             # 2. aliases, only where a file system stores one (EFS itself stores key ARNs)
@@ -213,6 +216,8 @@ class Sweeper:
             ),
         )
         by_fs = {fs.file_system_id: fs for fs in file_systems}
+        report.summary.indexed, index_errors = self._index(swept, assessment.key_of, now, sweep_id)
+        report.summary.errors += index_errors
         self._respond(report, assessment, lookups, by_fs, now)
         self._countdowns(report, assessment, lookups, by_fs, now)
 
@@ -232,6 +237,58 @@ class Sweeper:
             findings=len(report.findings),
         )
         return report
+
+    def fill_index(self, targets: Sequence[SweepTarget], sweep_id: str | None = None) -> int:
+        """Only the index part of a sweep: list each target and write its entries and marker, with no key
+        lookups, incidents or notifications (the simulated estate's first sweep). Returns the entries written."""
+        now = self._clock()
+        sweep_id = sweep_id or sweep_id_for(now)
+        targets = list(dict.fromkeys(targets))
+        listed = self._map("file systems", self._list, targets)
+        swept = [(t, r) for t, r in listed if not isinstance(r, TargetError)]
+        file_systems = [fs for _, found in swept for fs in found]
+        alias_maps = dict(self._map("aliases", self._aliases, sorted(alias_locations(file_systems))))
+        key_of = {fs.file_system_id: key_arn_of(fs, alias_maps) for fs in file_systems}
+        indexed, index_errors = self._index(swept, key_of, now, sweep_id)
+        errors = [r for _, r in listed if isinstance(r, TargetError)] + index_errors
+        if errors:
+            raise TargetFailed("; ".join(e.error for e in errors))
+        return indexed
+
+    def _index(
+        self,
+        swept: Sequence[tuple[SweepTarget, list[FileSystem]]],
+        key_of: Mapping[str, str | None],
+        now: datetime,
+        sweep_id: str,
+    ) -> tuple[int, list[TargetError]]:
+        """Write each account and Region listed in full to the key-to-file-system index, then its marker.
+
+        A target whose listing failed writes nothing and no marker: the event path keeps listing it live.
+        Returns the entries written and the targets whose writes failed.
+        """
+        index = self.watchdog.index
+        if index is None:
+            return 0, []
+        ttl = index_ttl(self.watchdog.settings.sweep_schedule)
+        written, errors = 0, []
+        for target, found in swept:
+            entries = entries_for(found, key_of, now, ttl, seen_by=sweep_id)
+            try:
+                index.put(entries)
+                index.mark_swept(marker_for(target.account, target.region, now, ttl, sweep_id, len(entries)))
+            except SWEEP_ERRORS as exc:
+                logger.warning("index write failed", account=target.account, region=target.region, error=str(exc))
+                errors.append(
+                    TargetError(
+                        account=target.account,
+                        region=target.region,
+                        error=f"writing the index: {type(exc).__name__}: {exc}",
+                    )
+                )
+                continue
+            written += len(entries)
+        return written, errors
 
     def _respond(
         self,
