@@ -45,3 +45,29 @@ def make_estate(aws: None) -> Callable[..., Any]:
 @pytest.fixture
 def demo_estate(make_estate: Callable[..., Any]) -> Any:
     return make_estate()
+
+
+@pytest.fixture
+def moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A moto server on 127.0.0.1 (random free port), and an environment that points boto3 at it."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    for name, value in {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    try:
+        yield endpoint
+    finally:
+        import requests
+
+        requests.post(f"{endpoint}/moto-api/reset", timeout=10)
+        server.stop()

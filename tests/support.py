@@ -40,3 +40,43 @@ def load_function(name: str) -> Any:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def populate_server(endpoint: str, fleet: dict[str, Any], region: str = "us-east-1") -> dict[str, str]:
+    """Build one account's fleet on a moto server through boto3 only, as a real account would be built.
+
+    Keys get the IDs moto picks; file systems get Name tags and EFS-style grants. Returns {name: fs id}.
+    """
+    import boto3
+
+    kms = boto3.client("kms", region_name=region, endpoint_url=endpoint)
+    efs = boto3.client("efs", region_name=region, endpoint_url=endpoint)
+    spec = fleet["accounts"][0]["regions"][region]
+    key_arns: dict[str, str] = {}
+    for key in spec.get("keys", []):
+        meta = kms.create_key(Description=key["id"], Origin=key.get("origin", "AWS_KMS"))["KeyMetadata"]
+        key_arns[key["id"]] = meta["Arn"]
+        state = key.get("state", "Enabled")
+        if state == "Disabled":
+            kms.disable_key(KeyId=meta["KeyId"])
+        elif state == "PendingDeletion":
+            kms.schedule_key_deletion(KeyId=meta["KeyId"], PendingWindowInDays=key.get("pending_window_days", 30))
+    ids: dict[str, str] = {}
+    for fs in spec.get("file_systems", []):
+        args: dict[str, Any] = {
+            "CreationToken": fs["name"],
+            "Encrypted": bool(fs.get("key") or fs.get("encrypted")),
+            "Tags": [{"Key": "Name", "Value": fs["name"]}],
+        }
+        if fs.get("key"):
+            args["KmsKeyId"] = key_arns[fs["key"]]
+        fs_id = efs.create_file_system(**args)["FileSystemId"]
+        ids[fs["name"]] = fs_id
+        if fs.get("key"):
+            kms.create_grant(
+                KeyId=key_arns[fs["key"]],
+                GranteePrincipal="elasticfilesystem.amazonaws.com",
+                Operations=["Encrypt", "Decrypt", "GenerateDataKeyWithoutPlaintext", "CreateGrant"],
+                Constraints={"EncryptionContextSubset": {"aws:elasticfilesystem:filesystem:id": fs_id}},
+            )
+    return ids

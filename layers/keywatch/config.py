@@ -44,6 +44,14 @@ class Settings(BaseModel):
                 raise ValueError(f"{account!r} is not a 12-digit AWS account ID")
         return value
 
+    @field_validator("sweep_schedule")
+    @classmethod
+    def _schedule(cls, value: str | None) -> str | None:
+        from keywatch.sweep.index import sweep_interval  # here, not at import: the sweep package imports config
+
+        sweep_interval(value)  # a schedule keywatch can't read is a configuration error, not a failed sweep
+        return value
+
     @field_validator("countdown_days")
     @classmethod
     def _countdown(cls, value: list[int]) -> list[int]:

@@ -11,7 +11,7 @@ from keywatch.cli.simulator import HOME_ACCOUNT, SIM_ROLE
 from keywatch.engine import Watchdog
 from keywatch.fanout import SweepTarget, targets_for
 from keywatch.sweep import Sweeper
-from support import load_function  # noqa: F401 - the sweep tests import it from here
+from support import load_function, populate_server  # noqa: F401 - the sweep tests import them from here
 
 
 class FailingClients(AwsClients):
@@ -65,43 +65,3 @@ class Sim:
     def mount_targets(self, account: str, region: str, name: str) -> int:
         efs = self.estate.clients.client("efs", account, region)
         return len(efs.describe_mount_targets(FileSystemId=self.fs_id(account, region, name))["MountTargets"])
-
-
-def populate_server(endpoint: str, fleet: dict[str, Any], region: str = "us-east-1") -> dict[str, str]:
-    """Build one account's fleet on a moto server through boto3 only, as a real account would be built.
-
-    Keys get the IDs moto picks; file systems get Name tags and EFS-style grants. Returns {name: fs id}.
-    """
-    import boto3
-
-    kms = boto3.client("kms", region_name=region, endpoint_url=endpoint)
-    efs = boto3.client("efs", region_name=region, endpoint_url=endpoint)
-    spec = fleet["accounts"][0]["regions"][region]
-    key_arns: dict[str, str] = {}
-    for key in spec.get("keys", []):
-        meta = kms.create_key(Description=key["id"], Origin=key.get("origin", "AWS_KMS"))["KeyMetadata"]
-        key_arns[key["id"]] = meta["Arn"]
-        state = key.get("state", "Enabled")
-        if state == "Disabled":
-            kms.disable_key(KeyId=meta["KeyId"])
-        elif state == "PendingDeletion":
-            kms.schedule_key_deletion(KeyId=meta["KeyId"], PendingWindowInDays=key.get("pending_window_days", 30))
-    ids: dict[str, str] = {}
-    for fs in spec.get("file_systems", []):
-        args: dict[str, Any] = {
-            "CreationToken": fs["name"],
-            "Encrypted": bool(fs.get("key") or fs.get("encrypted")),
-            "Tags": [{"Key": "Name", "Value": fs["name"]}],
-        }
-        if fs.get("key"):
-            args["KmsKeyId"] = key_arns[fs["key"]]
-        fs_id = efs.create_file_system(**args)["FileSystemId"]
-        ids[fs["name"]] = fs_id
-        if fs.get("key"):
-            kms.create_grant(
-                KeyId=key_arns[fs["key"]],
-                GranteePrincipal="elasticfilesystem.amazonaws.com",
-                Operations=["Encrypt", "Decrypt", "GenerateDataKeyWithoutPlaintext", "CreateGrant"],
-                Constraints={"EncryptionContextSubset": {"aws:elasticfilesystem:filesystem:id": fs_id}},
-            )
-    return ids

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -136,32 +135,6 @@ def test_given_bad_accounts_when_swept_then_a_usage_error(capsys: pytest.Capture
         main(["sweep", "--accounts", "123"])
     assert exit_.value.code == 2
     assert "12-digit" in capsys.readouterr().err
-
-
-@pytest.fixture
-def moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A moto server on 127.0.0.1 (random free port), and an environment that points boto3 at it."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    for name, value in {
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    try:
-        yield endpoint
-    finally:
-        import requests
-
-        requests.post(f"{endpoint}/moto-api/reset", timeout=10)
-        server.stop()
 
 
 def test_given_a_moto_server_when_swept_with_aws_then_the_findings_equal_the_fleets(

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from keywatch.cli.index_cmd import add_index_parser
 from keywatch.cli.session import (
     EXIT_INPUT,
     EXIT_OK,
@@ -290,6 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     incidents.set_defaults(func=cmd_incidents)
 
     add_sweep_parser(sub, target, default_mode)
+    add_index_parser(sub, target)
     return parser
 
 

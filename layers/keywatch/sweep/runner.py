@@ -404,7 +404,8 @@ class Sweeper:
                 )
 
     def _find_file_system(self, fs_id: str, region: str) -> FileSystem | None:
-        for account in self.watchdog.scan_accounts(self.watchdog.clients.home_account):
+        home = self.watchdog.clients.home_account
+        for account in dict.fromkeys([home, *self.watchdog.settings.accounts]):
             found = self.watchdog.efs.get(fs_id, account, region)
             if found is not None:
                 return found

@@ -1,0 +1,119 @@
+"""``keywatch index --fleet F | --aws [--json]``: what the key-to-file-system index holds.
+
+On a simulated estate the index is filled the way a sweep fills it (:meth:`Estate.fill_index`); with
+``--aws`` it is read from the table ``KEYWATCH_INDEX_TABLE`` names (a Scan, with your credentials).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.markup import escape
+from rich.table import Table
+
+from keywatch.cli.session import EXIT_OK, CliError, open_session
+from keywatch.models import Mode
+from keywatch.sweep.index import IndexEntry, SweptMarker
+
+
+def index_document(
+    entries: Sequence[IndexEntry], markers: Sequence[SweptMarker], table: str | None, now: datetime
+) -> dict[str, Any]:
+    """The ``keywatch index --json`` document: entries grouped by key, and which account-Regions were swept."""
+    by_key: dict[str, list[IndexEntry]] = defaultdict(list)
+    for entry in entries:
+        by_key[entry.key_arn].append(entry)
+    live = [e for e in entries if e.live(now)]
+    return {
+        "index": {
+            "table": table,
+            "filled": any(m.live(now) for m in markers),
+            "swept": [{**m.model_dump(mode="json"), "expired": not m.live(now)} for m in markers],
+            "keys": [
+                {
+                    "key_arn": key_arn,
+                    "file_systems": [
+                        {
+                            **e.model_dump(mode="json", exclude={"key_arn"}),
+                            "expired": not e.live(now),
+                        }
+                        for e in sorted(found, key=lambda e: e.where)
+                    ],
+                }
+                for key_arn, found in sorted(by_key.items())
+            ],
+            "summary": {
+                "keys": len({e.key_arn for e in live}),
+                "file_systems": len(live),
+                "accounts": len({e.account for e in live}),
+                "swept_targets": sum(1 for m in markers if m.live(now)),
+                "expired": len(entries) - len(live) + sum(1 for m in markers if not m.live(now)),
+            },
+        }
+    }
+
+
+def print_index(document: dict[str, Any]) -> None:
+    from keywatch.cli.render import console
+
+    index = document["index"]
+    summary = index["summary"]
+    if not index["filled"]:
+        console.print("[yellow]No sweep has filled the index yet[/]: events list the configured accounts instead.")
+    console.print(
+        f"[bold]{summary['file_systems']} EFS file systems on {summary['keys']} customer managed keys[/] "
+        f"in {summary['accounts']} accounts; {summary['swept_targets']} account-Regions swept"
+        + (f"; {summary['expired']} expired items awaiting deletion" if summary["expired"] else "")
+        + (f" (table {escape(index['table'])})" if index["table"] else "")
+    )
+    for key in index["keys"]:
+        table = Table(box=None, padding=(0, 2), title=escape(key["key_arn"]), title_justify="left")
+        for column in ("file system", "name", "account/region", "mount targets", "policy", "last seen"):
+            table.add_column(column, no_wrap=True, style="cyan" if column == "file system" else None)
+        for fs in key["file_systems"]:
+            table.add_row(
+                escape(fs["file_system_id"]),
+                escape(fs["name"] or ""),
+                f"{fs['account']}/{fs['region']}",
+                str(fs["mount_targets"]),
+                fs["policy"],
+                f"{fs['last_seen'][:19]} {'(expired)' if fs['expired'] else ''}".strip(),
+            )
+        console.print(table)
+    if index["swept"]:
+        table = Table(box=None, padding=(0, 2), title="swept", title_justify="left")
+        for column in ("account/region", "swept at", "sweep", "file systems"):
+            table.add_column(column, no_wrap=True)
+        for m in index["swept"]:
+            table.add_row(
+                f"{m['account']}/{m['region']}",
+                f"{m['swept_at'][:19]} {'(expired)' if m['expired'] else ''}".strip(),
+                escape(m["sweep_id"] or ""),
+                str(m["file_systems"]),
+            )
+        console.print(table)
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    with open_session(args.fleet, args.aws, Mode.NOTIFY) as (watchdog, _estate):
+        if watchdog.index is None:
+            raise CliError("no key-to-file-system index: set KEYWATCH_INDEX_TABLE (the stack's KeyIndexTableName)")
+        entries, markers = watchdog.index.contents()
+        document = index_document(entries, markers, watchdog.settings.index_table, datetime.now(UTC))
+    if args.json:
+        print(json.dumps(document, indent=2))
+    else:
+        print_index(document)
+    return EXIT_OK
+
+
+def add_index_parser(sub: Any, target: Callable[[argparse.ArgumentParser], None]) -> None:
+    index = sub.add_parser("index", help="show the key-to-file-system index (which file systems use each key)")
+    target(index)
+    index.add_argument("--json", action="store_true", help="print the JSON document")
+    index.set_defaults(func=cmd_index)
