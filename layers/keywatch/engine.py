@@ -199,7 +199,6 @@ class Watchdog:
         result.actions = merge_actions(
             prior["actions"] if prior else [], self.remediator.run(planned, mode or self.mode, key.arn)
         )
-        self._remember(result)
         unfinished += [f"{a.type} on {a.target}" for a in result.actions if a.status == "failed"]
         self._after_actions(result, hit)
 
@@ -218,6 +217,7 @@ class Watchdog:
 
         # 4. anything left undone fails the handling, so that it is retried (and the steps done are not redone)
         if unfinished:
+            self._remember(result)  # for the retry: the verdict to finish, and the actions already done
             metrics.add_metric(name="HandlingIncomplete", unit="Count", value=1)
             logger.error(
                 "handling incomplete; it fails so that it is retried", event_id=event.event_id, steps=unfinished
