@@ -22,7 +22,7 @@ from typing import Any
 
 from keywatch.adapters.aws import AwsClients, describe_error
 from keywatch.iam import needs
-from keywatch.models import EventResult, KeyEvent
+from keywatch.models import EventResult, KeyEvent, Outcome
 from keywatch.observability import logger, metrics
 
 RECORD_LIFETIME = timedelta(days=14)  # longer than EventBridge's 24 h retry window and any DLQ redrive
@@ -115,7 +115,10 @@ class IdempotentHandling:
                 logger.warning("idempotency record not completed", event_id=event.event_id, error=cause)
                 return self._local.result  # type: ignore[no-any-return]
             logger.warning("idempotency record unavailable; handling anyway", event_id=event.event_id, error=cause)
-            raise HandlingIncomplete(handle(), [f"idempotency record ({cause})"]) from exc
+            result = handle()
+            if result.outcome not in (Outcome.ALERT, Outcome.RESOLVED):
+                return result  # nothing was done or sent: nothing a retry would need to finish or keep to one
+            raise HandlingIncomplete(result, [f"idempotency record ({cause})"]) from exc
         handled: EventResult | None = self._local.result
         if handled is not None:
             return handled

@@ -388,3 +388,20 @@ def test_given_a_webhook_when_a_retry_completes_an_action_then_nothing_more_is_p
     assert len(delivered.failed) == 1
     assert len(slack.requests) == 1  # an incoming webhook can't edit what it posted (docs/reliability.md)
     assert_alerted_once(estate, slack)
+
+
+def test_given_the_idempotency_table_is_down_when_an_event_is_ignored_then_it_is_not_retried_for_nothing(
+    deployed: Deployed, estate: Estate, slack: FakeSlack, faults: Faults, backends: dict[str, Any]
+) -> None:
+    from fault_support import IDEMPOTENCY
+
+    unused = Estate.client("kms").create_key(Description="no file system uses it")["KeyMetadata"]["Arn"]
+    Estate.client("kms").disable_key(KeyId=unused.rsplit("/", 1)[-1])
+    faults.fail(
+        backends["dynamodb"], "get_table", 10**6, table_not_found, when=lambda name, *a, **k: name == IDEMPOTENCY
+    )
+
+    delivered = deployed.deliver(cloudtrail("DisableKey", unused, "evt-unused-0001"))
+
+    assert delivered.failed == [] and delivered.report["outcome"] == "ignored"
+    assert estate.sns_messages() == [] and slack.requests == []
