@@ -17,6 +17,7 @@ from keywatch.adapters.kms import KmsError, KmsGateway
 from keywatch.assess import HIGH_STATES, Verdict, decide, normalise_key_arn, prefilter
 from keywatch.config import Settings
 from keywatch.errors import HandlingIncomplete
+from keywatch.efs_events import EfsEvent, IndexKeeper, is_efs_envelope, to_efs_event
 from keywatch.keys import KeyRef, split_key_arn
 from keywatch.locate import Located, Locator
 from keywatch.models import (
@@ -67,6 +68,11 @@ class Watchdog:
         self.journal = journal
         self.index = index
         self.locator = Locator(self.efs, self.kms, index, settings.accounts)
+        self.keeper = (
+            IndexKeeper(self.efs, self.mounts, index, self.describe_key, self.alias_target, settings.sweep_schedule)
+            if index is not None
+            else None
+        )
 
     @property
     def mode(self) -> Mode:
@@ -109,13 +115,35 @@ class Watchdog:
             register(context)
 
     def handle(self, envelope: KmsEventBridgeEvent) -> EventResult:
+        if is_efs_envelope(envelope):
+            return self.handle_efs(to_efs_event(envelope))
         return self.handle_event(to_key_event(envelope))
 
-    def handle_event(self, event: KeyEvent) -> EventResult:
+    def handle_event(self, event: KeyEvent | EfsEvent) -> EventResult:
         """Handle one event once: a repeat delivery of the same event ID reports ``duplicate``."""
+        if isinstance(event, EfsEvent):
+            return self.handle_efs(event)
         if self._deduplicate is None:
             return self._handle(event)
         return self._deduplicate(event, lambda: self._handle(event))
+
+    def handle_efs(self, event: EfsEvent) -> EventResult:
+        """An EFS call: refresh that file system's entry in the index from a live read (:mod:`keywatch.efs_events`).
+        Idempotent by nature (it writes what EFS says now), so it needs no duplicate detection."""
+        key_arn = None
+        if self.keeper is None:
+            reason = "No key-to-file-system index is configured (KEYWATCH_INDEX_TABLE); nothing to keep current."
+        else:
+            reason, key_arn = self.keeper.refresh(event)
+        logger.info("efs event", event_name=event.event_name, file_system=event.file_system_id, reason=reason)
+        return EventResult(
+            event_id=event.event_id,
+            event_name=event.event_name,
+            key_arn=key_arn,
+            outcome=Outcome.IGNORED,
+            severity=None,
+            reason=reason,
+        )
 
     def _handle(self, event: KeyEvent) -> EventResult:
         early = prefilter(event, [*self.settings.own_role_arns, self.settings.write_role or ""])

@@ -12,10 +12,10 @@ from typing import Any
 from keywatch.adapters.aws import AwsClients
 from keywatch.cli.simulator import HOME_ACCOUNT, SIM_ROLE
 from keywatch.config import Settings
+from keywatch.efs_events import parse_any
 from keywatch.engine import Watchdog
 from keywatch.fanout import targets_for
 from keywatch.models import EventResult, Mode
-from keywatch.parse import parse_event
 from keywatch.runtime import build_watchdog
 from keywatch.sweep import Sweeper
 from support import load_event
@@ -103,7 +103,7 @@ class Handled:
 
 def handle(estate: Any, raw: dict[str, Any], **settings: Any) -> Handled:
     """Apply the event to the estate as AWS already has, then handle it in a new container."""
-    event = parse_event(raw)
+    event = parse_any(raw)
     estate.apply(event)
     watchdog = new_container(estate, **settings)
     result = watchdog.handle_event(event)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -101,3 +102,17 @@ def test_given_a_sweep_with_aws_when_the_index_is_shown_with_aws_then_it_holds_w
     assert index["table"] == "kw-index" and index["filled"] is True
     found = {fs["file_system_id"] for key in index["keys"] for fs in key["file_systems"]}
     assert found == {ids["one"], ids["two"]}
+
+
+def test_given_a_replay_of_an_efs_creation_then_a_key_event_when_replayed_then_the_new_file_system_is_hit(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    events = Path(__file__).resolve().parents[2] / "events"
+
+    status = main(["replay", str(events / "16_create_file_system.json"), str(events / "01_disable_key.json"), "--json"])
+    created, disabled = json.loads(capsys.readouterr().out)["results"]
+
+    assert status == 0
+    assert (created["event_name"], created["outcome"]) == ("CreateFileSystem", "ignored")
+    assert "partner-reports" in created["reason"]
+    assert {fs["name"] for fs in disabled["affected"]} == {"app-shared", "app-home", "partner-share", "partner-reports"}

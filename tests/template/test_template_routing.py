@@ -121,6 +121,7 @@ def test_given_a_watched_call_from_another_service_when_eventbridge_matches_it_t
 def test_given_the_rules_when_compared_with_the_parser_then_they_watch_exactly_the_calls_it_understands(
     template: dict[str, Any],
 ) -> None:
+    from keywatch.efs_events import EFS_CALLS
     from keywatch.parse import NATIVE_EVENTS, WATCHED_CALLS
 
     for name, rule in resources(template, "AWS::Events::Rule").items():
@@ -128,7 +129,8 @@ def test_given_the_rules_when_compared_with_the_parser_then_they_watch_exactly_t
         if not pattern:
             continue
         if "detail" in pattern:
-            assert set(pattern["detail"]["eventName"]) == set(WATCHED_CALLS), name
+            calls = EFS_CALLS if pattern["source"] == ["aws.elasticfilesystem"] else WATCHED_CALLS
+            assert set(pattern["detail"]["eventName"]) == set(calls), name
             assert pattern["detail"]["errorCode"] == [{"exists": False}], name
         else:
             assert set(pattern["detail-type"]) == set(NATIVE_EVENTS), name
@@ -152,8 +154,51 @@ def test_given_the_member_template_when_it_forwards_events_then_it_uses_the_cent
 def test_given_an_organisation_bus_when_configured_then_it_carries_the_same_rules(template: dict[str, Any]) -> None:
     rules = resources(template, "AWS::Events::Rule")
     on_bus = {n: r for n, r in rules.items() if r["Properties"].get("EventBusName")}
-    assert len(on_bus) == 2 and all(r.get("Condition") == "UseCentralBus" for r in on_bus.values())
+    assert len(on_bus) == 3 and all(r.get("Condition") == "UseCentralBus" for r in on_bus.values())
     for name, rule in on_bus.items():
         twin = rules[name.removeprefix("Organization")]
         assert rule["Properties"]["EventPattern"] == twin["Properties"]["EventPattern"]
         assert rule["Properties"]["Targets"] == twin["Properties"]["Targets"]
+
+
+# --- EFS's own calls, which keep the key-to-file-system index current ----------------------------------
+
+
+def efs_call(name: str, **detail: Any) -> dict[str, Any]:
+    """An EFS CloudTrail call as EventBridge delivers it, shaped like events/16_create_file_system.json."""
+    event = copy.deepcopy(json.loads((ROOT / "events" / "16_create_file_system.json").read_text()))
+    event["detail"]["eventName"] = name
+    event["detail"].update(detail)
+    return event
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["CreateFileSystem", "DeleteFileSystem", "TagResource", "UntagResource", "CreateMountTarget", "DeleteMountTarget"],
+)
+def test_given_an_efs_call_that_changes_the_index_when_eventbridge_matches_it_then_it_reaches_keywatch(
+    template: dict[str, Any], name: str
+) -> None:
+    assert routed_by(template, efs_call(name)) == ["EfsApiCallsRule", "OrganizationEfsApiCallsRule"]
+
+
+@pytest.mark.parametrize("name", ["DescribeFileSystems", "PutLifecycleConfiguration", "CreateAccessPoint", "Backup"])
+def test_given_an_efs_call_the_index_does_not_need_when_eventbridge_matches_it_then_no_rule_routes_it(
+    template: dict[str, Any], name: str
+) -> None:
+    assert routed_by(template, efs_call(name)) == []
+
+
+def test_given_a_failed_efs_call_when_eventbridge_matches_it_then_no_rule_routes_it(template: dict[str, Any]) -> None:
+    assert routed_by(template, efs_call("CreateFileSystem", errorCode="FileSystemAlreadyExists")) == []
+
+
+def test_given_the_member_template_when_it_forwards_efs_calls_then_they_match_the_central_rule(
+    member_template: dict[str, Any],
+) -> None:
+    forwarded = [
+        name
+        for name, rule in resources(member_template, "AWS::Events::Rule").items()
+        if rule["Properties"]["EventPattern"]["source"] == ["aws.elasticfilesystem"]
+    ]
+    assert forwarded == ["ForwardEfsApiCallsRule"]

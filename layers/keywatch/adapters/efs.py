@@ -112,6 +112,19 @@ class MountTargetGateway:
         are back, without a security-group call per mount target."""
         return [mt["SubnetId"] for mt in self._live(fs)]
 
+    @needs("elasticfilesystem:DescribeMountTargets")
+    def file_system_of(self, mount_target_id: str, account: str, region: str) -> str | None:
+        """The file system a mount target serves, while AWS still lists it (a DeleteMountTarget names only
+        the mount target); None once it is gone."""
+        try:
+            found = self._client(account, region).describe_mount_targets(MountTargetId=mount_target_id)
+        except ClientError as exc:
+            if error_code(exc) in ("MountTargetNotFound", "BadRequest"):
+                return None
+            raise
+        targets = found.get("MountTargets", [])
+        return str(targets[0]["FileSystemId"]) if targets else None
+
     def _live(self, fs: FileSystem) -> list[MountTargetDescriptionTypeDef]:
         """DescribeMountTargets, less those being deleted (AWS lists them until they are gone)."""
         paginator = self._client(fs.account, fs.region).get_paginator("describe_mount_targets")

@@ -49,12 +49,13 @@ class LoadedEvent:
 
 
 def load_events(paths: Sequence[str]) -> list[LoadedEvent]:
-    from keywatch.parse import InvalidEvent, load_event_file, parse_event
+    from keywatch.efs_events import parse_any
+    from keywatch.parse import InvalidEvent, load_event_file
 
     loaded = []
     for path in paths:
         try:
-            event = parse_event(load_event_file(Path(path).read_text(encoding="utf-8")))
+            event = parse_any(load_event_file(Path(path).read_text(encoding="utf-8")))
             loaded.append(LoadedEvent(path, event))
         except OSError as exc:
             loaded.append(LoadedEvent(path, None, f"cannot read the file ({exc.strerror or exc})"))

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -24,6 +24,9 @@ from keywatch.adapters.aws import AwsClients
 from keywatch.config import Settings
 from keywatch.keys import InvalidKeyIdentifier, KeyRef, split_key_arn
 from keywatch.models import KeyEvent
+
+if TYPE_CHECKING:
+    from keywatch.efs_events import EfsEvent
 
 KeyState = Literal["Enabled", "Disabled", "PendingDeletion", "PendingReplicaDeletion", "PendingImport", "Unavailable"]
 HOME_ACCOUNT = "123456789012"  # the account keywatch itself runs in, inside the simulation
@@ -468,7 +471,7 @@ class Estate:
 
     # --- events change the estate as AWS already has when they arrive ------------------------
 
-    def apply(self, event: KeyEvent) -> str:
+    def apply(self, event: KeyEvent | EfsEvent) -> str:
         """Apply the event's effect. Returns what was done, for the record.
 
         A repeat delivery of an event (same CloudTrail ``eventID``, or EventBridge ``id`` for native
@@ -477,6 +480,8 @@ class Estate:
         if event.event_id in self._applied:
             return "nothing (repeat delivery of an event already applied)"
         self._applied.add(event.event_id)
+        if not isinstance(event, KeyEvent):
+            return self._apply_efs(event)
         if event.error_code or not event.key_arn:
             return "nothing (failed call or no key)"
         key_arn = event.key_arn
@@ -517,6 +522,55 @@ class Estate:
         else:
             return "nothing"
         return name
+
+    def _apply_efs(self, event: EfsEvent) -> str:
+        """An EFS call, as AWS has already made it: the file system created, deleted or tagged, a mount target
+        created or deleted. The event's own IDs are kept, so that later events can name them."""
+        if event.error_code or not (event.account and event.region):
+            return "nothing (failed call or no account)"
+        account, region, fs_id = event.account, event.region, event.file_system_id
+        efs = self.clients.client("efs", account, region, "write")
+        exists = fs_id is not None and fs_id in _Backends.efs(account, region).file_systems_by_id
+        name = event.event_name
+        if name == "CreateFileSystem" and fs_id and not exists:
+            spec = FleetFileSystem(
+                name=event.tags.get("Name") or fs_id,
+                id=fs_id,
+                key=event.kms_key_id,
+                encrypted=event.encrypted,
+                tags={k: v for k, v in event.tags.items() if k != "Name"},
+            )
+            try:
+                self._create_file_system(account, region, spec)
+            except FleetError as exc:
+                return f"nothing ({exc})"
+            return f"{fs_id} created"
+        if name == "CreateMountTarget" and fs_id and exists:
+            present = len(efs.describe_mount_targets(FileSystemId=fs_id)["MountTargets"])
+            subnets, group = self._network(account, region, present + 1)
+            efs.create_mount_target(FileSystemId=fs_id, SubnetId=subnets[present], SecurityGroups=[group])
+            return f"mount target created for {fs_id}"
+        if name == "DeleteMountTarget" and event.mount_target_id:
+            try:
+                efs.delete_mount_target(MountTargetId=event.mount_target_id)
+            except efs.exceptions.MountTargetNotFound:
+                return "nothing (no such mount target)"
+            return f"{event.mount_target_id} deleted"
+        if not (fs_id and exists):
+            return "nothing (no such file system)"
+        if name == "DeleteFileSystem":
+            for target in efs.describe_mount_targets(FileSystemId=fs_id)["MountTargets"]:
+                efs.delete_mount_target(MountTargetId=target["MountTargetId"])
+            efs.delete_file_system(FileSystemId=fs_id)
+            self.file_system_ids = {k: v for k, v in self.file_system_ids.items() if v != fs_id}
+            return f"{fs_id} deleted"
+        if name == "TagResource" and event.tags:
+            efs.tag_resource(ResourceId=fs_id, Tags=[{"Key": k, "Value": v} for k, v in event.tags.items()])
+            return f"{fs_id} tagged"
+        if name == "UntagResource" and event.tag_keys:
+            efs.untag_resource(ResourceId=fs_id, TagKeys=event.tag_keys)
+            return f"{fs_id} untagged"
+        return "nothing"
 
     @staticmethod
     def _remove_grant(kms: Any, key_id: str, grant_id: str | None) -> str:
