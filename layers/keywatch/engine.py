@@ -16,8 +16,8 @@ from keywatch.adapters.index import KeyIndex
 from keywatch.adapters.kms import KmsError, KmsGateway
 from keywatch.assess import HIGH_STATES, Verdict, decide, normalise_key_arn, prefilter
 from keywatch.config import Settings
-from keywatch.errors import HandlingIncomplete
 from keywatch.efs_events import EfsEvent, IndexKeeper, is_efs_envelope, to_efs_event
+from keywatch.errors import HandlingIncomplete
 from keywatch.keys import KeyRef, split_key_arn
 from keywatch.locate import Located, Locator
 from keywatch.models import (
