@@ -184,6 +184,10 @@ class DeleteMountTargets(Action):
             raise MountTargetsLeft(
                 f"deleted {deleted} of {len(current)} mount targets (all recorded); not deleted: {'; '.join(errors)}"
             )
+        # The end state, read back: a call that answered without deleting must not pass for done.
+        left = {mt.subnet_id for mt in current} & set(ctx.mounts.subnets(fs))
+        if left:
+            raise MountTargetsLeft(f"{len(left)} of {len(current)} mount targets are still there (all recorded)")
         return f"deleted {deleted} of {len(current)} mount targets (recorded for restore)"
 
 

@@ -405,3 +405,18 @@ def test_given_the_idempotency_table_is_down_when_an_event_is_ignored_then_it_is
 
     assert delivered.failed == [] and delivered.report["outcome"] == "ignored"
     assert estate.sns_messages() == [] and slack.requests == []
+
+
+def test_given_delete_mount_target_answers_not_found_for_one_still_there_when_redelivered_then_none_are_left(
+    deployed: Deployed, estate: Estate, slack: FakeSlack, faults: Faults, backends: dict[str, Any]
+) -> None:
+    from moto.efs.exceptions import MountTargetNotFound
+
+    before = live_ids(estate)
+    faults.fail(backends["efs"], "delete_mount_target", 1, lambda: MountTargetNotFound("fsmt-x"))
+
+    delivered = deployed.deliver(disable(estate))
+
+    assert len(delivered.failed) == 1  # the end state is read back, not taken from the answer
+    assert_unmounted(estate, before)
+    assert_alerted_once(estate, slack)
