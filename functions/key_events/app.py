@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from keywatch.config import Settings
 from keywatch.engine import Watchdog
 from keywatch.observability import logger, metrics, tracer
-from keywatch.parse import KmsEventBridgeEvent
+from keywatch.parse import KMS_EVENT, KmsEnvelope
 from keywatch.runtime import build_watchdog
 
 
@@ -23,8 +23,8 @@ def watchdog() -> Watchdog:
 @logger.inject_lambda_context(correlation_id_path="detail.eventID || id", log_event=False)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
-@event_parser(model=KmsEventBridgeEvent)
-def lambda_handler(event: KmsEventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
+@event_parser(model=KMS_EVENT)  # the discriminated union of CloudTrail, native and other events
+def lambda_handler(event: KmsEnvelope, context: LambdaContext) -> dict[str, Any]:
     dog = watchdog()
     dog.register_lambda_context(context)
     result = dog.handle(event)

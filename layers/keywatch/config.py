@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from keywatch.keys import is_account
 from keywatch.models import Mode
 
 
@@ -20,7 +21,9 @@ def _csv(value: str | None) -> list[str]:
 
 class Settings(BaseModel):
     mode: Mode = Mode.NOTIFY
-    home_account: str | None = Field(default=None, pattern=r"^\d{12}$", description="saves an STS call per cold start")
+    home_account: str | None = Field(
+        default=None, pattern=r"^[0-9]{12}$", description="saves an STS call per cold start"
+    )
     topic_arn: str | None = None
     slack_secret: str | None = Field(default=None, description="Secrets Manager ARN or SSM parameter name")
     slack_channel: str | None = None
@@ -40,7 +43,7 @@ class Settings(BaseModel):
     @classmethod
     def _accounts(cls, value: list[str]) -> list[str]:
         for account in value:
-            if not (account.isdigit() and len(account) == 12):
+            if not is_account(account):  # ASCII digits: str.isdigit() also takes superscripts
                 raise ValueError(f"{account!r} is not a 12-digit AWS account ID")
         return value
 

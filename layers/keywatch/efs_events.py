@@ -24,9 +24,9 @@ from keywatch.models import FileSystem, KeyEvent, KeyInfo
 from keywatch.observability import logger
 from keywatch.parse import (
     CLOUDTRAIL_DETAIL_TYPE,
-    CloudTrailRecord,
     InvalidEvent,
-    KmsEventBridgeEvent,
+    KmsEnvelope,
+    ServiceRecord,
     parse_envelope,
     to_key_event,
 )
@@ -67,7 +67,7 @@ class EfsEvent(BaseModel):
     subnet_id: str | None = None
 
 
-def is_efs_envelope(envelope: KmsEventBridgeEvent) -> bool:
+def is_efs_envelope(envelope: KmsEnvelope) -> bool:
     return envelope.source == EFS_SOURCE
 
 
@@ -80,12 +80,12 @@ def _file_system_id(value: Any) -> str | None:
     return arn[1] if arn else None  # TagResource may name an access point (fsap-...): not a file system
 
 
-def to_efs_event(envelope: KmsEventBridgeEvent) -> EfsEvent:
+def to_efs_event(envelope: KmsEnvelope) -> EfsEvent:
     """Parse an EFS CloudTrail envelope. Only EFS speaks for EFS: another ``eventSource`` names nothing."""
     if envelope.detail_type != CLOUDTRAIL_DETAIL_TYPE:
         return EfsEvent(event_id=envelope.id, event_name=envelope.detail_type, event_time=envelope.time)
     try:
-        record = CloudTrailRecord.model_validate(envelope.detail)
+        record = ServiceRecord.model_validate(envelope.detail)
     except ValidationError as exc:
         first = exc.errors()[0]
         raise InvalidEvent(f"detail.{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from exc

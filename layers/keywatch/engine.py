@@ -38,7 +38,7 @@ from keywatch.models import (
 )
 from keywatch.notify.channels import Channel
 from keywatch.observability import logger, metrics
-from keywatch.parse import KmsEventBridgeEvent, to_key_event
+from keywatch.parse import KmsEnvelope, to_key_event
 from keywatch.remediate import Remediator, plan
 
 Deduplicate = Callable[[KeyEvent, Callable[[], EventResult]], EventResult]
@@ -114,7 +114,7 @@ class Watchdog:
         if register is not None:
             register(context)
 
-    def handle(self, envelope: KmsEventBridgeEvent) -> EventResult:
+    def handle(self, envelope: KmsEnvelope) -> EventResult:
         if is_efs_envelope(envelope):
             return self.handle_efs(to_efs_event(envelope))
         return self.handle_event(to_key_event(envelope))

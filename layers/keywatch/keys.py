@@ -11,8 +11,11 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+# ASCII only: ``\d`` would also take other scripts' digits (and str.isdigit() takes superscripts).
+ACCOUNT = re.compile(r"^[0-9]{12}$")
+REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}$")
 _ARN = re.compile(
-    r"^arn:(?P<partition>aws[a-z-]*):kms:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
+    r"^arn:(?P<partition>aws[a-z-]*):kms:(?P<region>[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}):(?P<account>[0-9]{12}):"
     r"(?P<kind>key|alias)/(?P<name>[A-Za-z0-9/_+=,.@:-]+)$"
 )
 _KEY_ID = re.compile(
@@ -29,6 +32,16 @@ _PARTITIONS = (
     ("us-gov-", "aws-us-gov"),
     ("cn-", "aws-cn"),
 )
+
+
+def is_account(text: object) -> bool:
+    """True for a 12-digit AWS account ID (ASCII digits only)."""
+    return isinstance(text, str) and ACCOUNT.match(text) is not None
+
+
+def is_region(text: object) -> bool:
+    """True for text shaped like an AWS Region name (``us-east-1``, ``us-gov-west-1``, ``cn-north-1``)."""
+    return isinstance(text, str) and REGION.match(text) is not None
 
 
 def partition_of(region: str) -> str:
@@ -80,7 +93,15 @@ class KeyRef:
         return not self.is_alias and self.name.startswith("mrk-")
 
     def located(self, account: str, region: str) -> KeyRef:
-        """Fill in the account and Region a bare key ID or alias name lives in (and so its partition)."""
+        """Fill in the account and Region a bare key ID or alias name lives in (and so its partition).
+
+        Raises :class:`InvalidKeyIdentifier` when the account or Region it would take is malformed:
+        an ARN is only ever built from a 12-digit account and a real Region's name.
+        """
+        if not self.account and not is_account(account):
+            raise InvalidKeyIdentifier(f"not an AWS account ID: {account!r}")
+        if not self.region and not is_region(region):
+            raise InvalidKeyIdentifier(f"not an AWS Region: {region!r}")
         partition = self.partition if self.region else partition_of(region or "")
         return KeyRef(self.kind, self.name, self.account or account, self.region or region, partition)
 

@@ -108,6 +108,7 @@ class KeyEvent(BaseModel):
     pending_window_days: int | None = None
     reported_key_state: KeyState | None = None  # the state the event itself says the key is in
     policy_document: str | None = None
+    import_type: str | None = None  # ImportKeyMaterial: NEW_KEY_MATERIAL (a rotation) or EXISTING_KEY_MATERIAL
 
 
 class FileSystem(BaseModel):

@@ -1,30 +1,58 @@
-"""Parse at the edge: an EventBridge envelope becomes one typed :class:`KeyEvent`.
+"""Parse at the edge: an EventBridge event becomes one typed :class:`KeyEvent`, or an :class:`InvalidEvent`.
 
-The quirks of real CloudTrail KMS records handled here (DESIGN.md §5):
-- ``requestParameters`` may be null (RetireGrant); the key is then only in ``detail.resources``;
-- ``deletionDate`` is not ISO ("Apr 12, 2021 18:58:30 PM");
-- ``awsRegion`` can differ from the Region in the key ARN: the ARN wins;
-- a multi-Region primary reports ``PendingReplicaDeletion`` with no deletion date;
-- a failed call carries ``errorCode``;
-- native KMS events carry only ``{"key-id": ...}``, with the ARN in the envelope's ``resources``.
+The envelope is a discriminated union (:data:`KmsEvent`): a CloudTrail record (:class:`CloudTrailEvent`),
+a native KMS event (:class:`NativeKmsEvent`), or anything else (:class:`OtherEvent`, never trusted to
+speak for a KMS key). It is validated once, here; the domain only ever sees a :class:`KeyEvent`.
+
+Record shapes read (DESIGN.md §5), each with a test in tests/unit/test_parse.py:
+- ``responseElements.keyId`` holding the key ARN (since December 2022), or ``responseElements: null``;
+- ``resources`` entries with no ``type`` (older records), or ``resources: null``;
+- ``requestParameters: null`` (RetireGrant), the grant then in ``additionalEventData.grantId``;
+- ``keyMaterialId`` (2025 records of DeleteImportedKeyMaterial and ImportKeyMaterial), ``importType``;
+- ``deletionDate`` and ``validTo`` that are not ISO ("Apr 12, 2021 18:58:30 PM", "May 21, 2025, 5:47:45 AM");
+- ``awsRegion`` differing from the Region in the key ARN (the ARN wins);
+- ``PendingReplicaDeletion`` with no deletion date; failed calls (``errorCode``);
+- KMS-internal records (DeleteKey, DeleteExpiredKeyMaterial: ``AwsServiceEvent``, ``invokedBy: "AWS Internal"``,
+  no ``userIdentity.type``), under either CloudTrail detail-type;
+- native events, whose detail is only ``{"key-id": ...}`` and whose ARN is in the envelope's ``resources``.
+
+Hostile input never escapes as anything but :class:`InvalidEvent` with a one-line reason: fields that
+only inform (user agents, grant IDs, dates, windows) are read leniently and capped; fields that place
+the key (accounts, Regions, IDs) are checked strictly, in ASCII.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+)
 
-from keywatch.keys import InvalidKeyIdentifier, KeyRef
+from keywatch.keys import InvalidKeyIdentifier, KeyRef, is_account, is_region
 from keywatch.models import Actor, KeyEvent, KeyState
+from keywatch.notify.hygiene import AGENT_CHARS, IDENTIFIER_CHARS, PRINCIPAL_CHARS, cap, one_line
 
 CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
+CLOUDTRAIL_DETAIL_TYPES = frozenset({CLOUDTRAIL_DETAIL_TYPE, "AWS Service Event via CloudTrail"})
 NATIVE_DELETION = "KMS CMK Deletion"
 NATIVE_EXPIRATION = "KMS Imported Key Material Expiration"
+KMS_EVENT_SOURCE = "kms.amazonaws.com"
+MAX_EVENT_BYTES = 256 * 1024  # an EventBridge event is at most 256 KB: a larger file is not an event
+NEW_KEY_MATERIAL = "NEW_KEY_MATERIAL"
 
 # Calls that take a key away from EFS, and calls that give it back.
 LOSS_EVENTS = frozenset(
@@ -53,88 +81,95 @@ STATE_AFTER = {
     "ImportKeyMaterial": KeyState.ENABLED,
     "ScheduleKeyDeletion": KeyState.PENDING_DELETION,
 }
+NATIVE_STATE = {NATIVE_DELETION: KeyState.DELETED, NATIVE_EXPIRATION: KeyState.PENDING_IMPORT}
+
+REASON_CHARS = 300
 
 
 class InvalidEvent(ValueError):
-    """The input is not an EventBridge event keywatch can read."""
+    """The input is not an EventBridge event keywatch can read. Its message is always one short line."""
+
+    def __init__(self, reason: object) -> None:
+        super().__init__(one_line(reason, REASON_CHARS))
 
 
-class CloudTrailResource(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="ignore")
-
-    arn: str | None = Field(default=None, alias="ARN")
-    account_id: str | None = Field(default=None, alias="accountId")
-    type: str | None = None
+# --- lenient readers for fields that only inform ----------------------------------------------------
 
 
-class CloudTrailIdentity(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+def _text(limit: int) -> BeforeValidator:
+    """A string field read leniently: anything but a string is absent; a string is capped."""
 
-    type: str | None = None
-    arn: str | None = None
-    account_id: str | None = Field(default=None, alias="accountId")
-    invoked_by: str | None = Field(default=None, alias="invokedBy")
-    session_context: dict[str, Any] | None = Field(default=None, alias="sessionContext")
+    def read(value: Any) -> str | None:
+        return cap(value, limit) if isinstance(value, str) else None
 
-    @property
-    def session_issuer_arn(self) -> str | None:
-        issuer = (self.session_context or {}).get("sessionIssuer") or {}
-        arn = issuer.get("arn") if isinstance(issuer, dict) else None
-        return arn if isinstance(arn, str) else None
+    return BeforeValidator(read)
 
 
-class CloudTrailRecord(BaseModel):
-    """The CloudTrail record EventBridge puts in ``detail``. Only what keywatch reads is typed."""
-
-    model_config = ConfigDict(populate_by_name=True, extra="ignore")
-
-    event_id: str = Field(alias="eventID", min_length=1)
-    event_name: str = Field(alias="eventName", min_length=1)
-    event_source: str | None = Field(default=None, alias="eventSource")
-    event_time: datetime | None = Field(default=None, alias="eventTime")
-    aws_region: str | None = Field(default=None, alias="awsRegion")
-    source_ip: str | None = Field(default=None, alias="sourceIPAddress")
-    user_agent: str | None = Field(default=None, alias="userAgent")
-    user_identity: CloudTrailIdentity = Field(default_factory=CloudTrailIdentity, alias="userIdentity")
-    error_code: str | None = Field(default=None, alias="errorCode")
-    error_message: str | None = Field(default=None, alias="errorMessage")
-    request_parameters: dict[str, Any] | None = Field(default=None, alias="requestParameters")
-    response_elements: dict[str, Any] | None = Field(default=None, alias="responseElements")
-    additional_event_data: dict[str, Any] | None = Field(default=None, alias="additionalEventData")
-    resources: list[CloudTrailResource] | None = None
-    recipient_account_id: str | None = Field(default=None, alias="recipientAccountId")
+Identifier = Annotated[str | None, _text(IDENTIFIER_CHARS)]
+Principal = Annotated[str | None, _text(PRINCIPAL_CHARS)]
+Text = Annotated[str | None, _text(AGENT_CHARS)]
 
 
-class KmsEventBridgeEvent(EventBridgeModel):
-    """The envelope. ``account`` is optional: events that reach SQS can lack it."""
-
-    account: str = ""
-    resources: list[str] = Field(default_factory=list)
-    detail: dict[str, Any]
-
-
-def _iso_or_lenient(value: Any) -> datetime | None:
-    """Parse CloudTrail's ``deletionDate``: ISO, epoch seconds, or 'Apr 12, 2021 18:58:30 PM'.
-
-    Leniently: a date in a shape not seen before gives None, never a lost event. The date is only
-    context; DescribeKey reports the real one.
-    """
-    if value in (None, ""):
+def _flag(value: Any) -> str | None:
+    """``errorCode``: any value at all means the call failed; text is kept, anything else is named."""
+    if value is None:
         return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    return cap(value, IDENTIFIER_CHARS) if isinstance(value, str) else "(an errorCode that is not text)"
+
+
+def _window(value: Any) -> int | None:
+    """``pendingWindowInDays``: a small whole number, as a number or ASCII digits; anything else is absent."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if 0 <= value <= 10_000 else None
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,5}", value):
+        return int(value)
+    return None
+
+
+def _state(value: Any) -> KeyState | None:
+    """A key state the record reports; one KMS has not defined (yet) says nothing."""
+    if not isinstance(value, str):
+        return None
+    state = KeyState.read(value)
+    return None if state == KeyState.UNKNOWN else state
+
+
+def _account_or_none(value: Any) -> str | None:
+    return value if is_account(value) else None
+
+
+_CLOCK = re.compile(r"^([A-Za-z]{3,9}) ([0-9]{1,2}), ([0-9]{4}),? ([0-9]{1,2}):([0-9]{2}):([0-9]{2})\s*([AaPp][Mm])?$")
+EPOCH_LIMIT = 1e14  # epoch milliseconds reach year 5138; anything larger is not a date
+
+
+def lenient_datetime(value: Any) -> datetime | None:
+    """CloudTrail's dates: ISO, epoch seconds or milliseconds, or "Apr 12, 2021 18:58:30 PM".
+
+    Leniently: a date in a shape not seen before is absent (None), never a lost event. Dates in
+    records are only context; DescribeKey reports the real ones.
+    """
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        if abs(value) > EPOCH_LIMIT or (isinstance(value, float) and not math.isfinite(value)):
+            return None  # (an int is compared as an int: float() of a 5,000-digit one overflows)
         seconds = value / 1000 if abs(value) >= 1e11 else value  # epoch milliseconds, as Java writes them
         try:
             return datetime.fromtimestamp(seconds, tz=UTC)
         except (ValueError, OverflowError, OSError):
             return None
-    text = str(value).strip()
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    text = value.strip()
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     except ValueError:
         pass
     # "Apr 12, 2021 18:58:30 PM": a 24-hour clock with a meaningless AM/PM suffix, or a real 12-hour one.
-    m = re.match(r"^([A-Za-z]{3,9}) (\d{1,2}), (\d{4}),? (\d{1,2}):(\d{2}):(\d{2})\s*([AaPp][Mm])?$", text)
+    m = _CLOCK.match(text)
     if not m:
         return None
     month, day, year, hour, minute, second, ampm = m.groups()
@@ -151,7 +186,277 @@ def _iso_or_lenient(value: Any) -> datetime | None:
         return None
 
 
-def _key_from(candidates: list[str | None], account: str | None, region: str | None) -> tuple[str | None, str | None]:
+LenientDate = Annotated[datetime | None, BeforeValidator(lenient_datetime)]
+
+
+def _mapping(value: Any) -> Any:
+    """A nested object that only informs: anything but an object reads as an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
+# --- strict checks for fields that place the key -------------------------------------------------------
+
+
+def _account(value: str) -> str:
+    if value and not is_account(value):
+        raise ValueError("not a 12-digit AWS account ID")
+    return value
+
+
+def _region(value: str) -> str:
+    if not is_region(value):
+        raise ValueError("not an AWS Region")
+    return value
+
+
+Account = Annotated[str, AfterValidator(_account)]
+Region = Annotated[str, AfterValidator(_region)]
+EventId = Annotated[str, Field(min_length=1, max_length=IDENTIFIER_CHARS)]
+
+
+# --- the CloudTrail record ---------------------------------------------------------------------------------
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+
+
+class CloudTrailResource(_Lenient):
+    arn: Principal = Field(default=None, alias="ARN")
+    account_id: Identifier = Field(default=None, alias="accountId")
+    type: Identifier = None
+
+
+class SessionIssuer(_Lenient):
+    arn: Principal = None
+
+
+class SessionContext(_Lenient):
+    session_issuer: Annotated[SessionIssuer, BeforeValidator(_mapping)] = Field(
+        default_factory=SessionIssuer, alias="sessionIssuer"
+    )
+
+
+class CloudTrailIdentity(_Lenient):
+    type: Identifier = None
+    arn: Principal = None
+    account_id: Annotated[str | None, BeforeValidator(_account_or_none)] = Field(default=None, alias="accountId")
+    invoked_by: Identifier = Field(default=None, alias="invokedBy")
+    session_context: Annotated[SessionContext, BeforeValidator(_mapping)] = Field(
+        default_factory=SessionContext, alias="sessionContext"
+    )
+
+
+class RequestParameters(_Lenient):
+    key_id: Principal = Field(default=None, alias="keyId")
+    grant_id: Identifier = Field(default=None, alias="grantId")
+    pending_window_days: Annotated[int | None, BeforeValidator(_window)] = Field(
+        default=None, alias="pendingWindowInDays"
+    )
+    policy: Annotated[str | None, BeforeValidator(lambda v: v if isinstance(v, str) else None)] = None
+    import_type: Identifier = Field(default=None, alias="importType")
+    valid_to: LenientDate = Field(default=None, alias="validTo")
+    key_material_id: Identifier = Field(default=None, alias="keyMaterialId")
+
+
+class ResponseElements(_Lenient):
+    key_id: Principal = Field(default=None, alias="keyId")
+    key_state: Annotated[KeyState | None, BeforeValidator(_state)] = Field(default=None, alias="keyState")
+    deletion_date: LenientDate = Field(default=None, alias="deletionDate")
+    key_material_id: Identifier = Field(default=None, alias="keyMaterialId")
+
+
+class AdditionalEventData(_Lenient):
+    grant_id: Identifier = Field(default=None, alias="grantId")
+
+
+class CloudTrailRecord(_Lenient):
+    """The CloudTrail record EventBridge puts in ``detail``. Only what keywatch reads is typed."""
+
+    event_id: EventId = Field(alias="eventID")
+    event_name: EventId = Field(alias="eventName")
+    event_source: Identifier = Field(default=None, alias="eventSource")
+    event_time: datetime | None = Field(default=None, alias="eventTime")
+    aws_region: Region | None = Field(default=None, alias="awsRegion")
+    source_ip: Text = Field(default=None, alias="sourceIPAddress")
+    user_agent: Text = Field(default=None, alias="userAgent")
+    user_identity: Annotated[CloudTrailIdentity, BeforeValidator(_mapping)] = Field(
+        default_factory=CloudTrailIdentity, alias="userIdentity"
+    )
+    error_code: Annotated[str | None, BeforeValidator(_flag)] = Field(default=None, alias="errorCode")
+    error_message: Text = Field(default=None, alias="errorMessage")
+    request_parameters: RequestParameters | None = Field(default=None, alias="requestParameters")
+    response_elements: ResponseElements | None = Field(default=None, alias="responseElements")
+    additional_event_data: AdditionalEventData | None = Field(default=None, alias="additionalEventData")
+    resources: list[CloudTrailResource] | None = None
+    recipient_account_id: Account | None = Field(default=None, alias="recipientAccountId")
+
+
+class ServiceRecord(_Lenient):
+    """Another AWS service's CloudTrail record (EFS's own calls, which keep the index current): the fields
+    every record has, checked as for KMS, and its parameters as they were given (read by that service's code)."""
+
+    event_id: EventId = Field(alias="eventID")
+    event_name: EventId = Field(alias="eventName")
+    event_source: Identifier = Field(default=None, alias="eventSource")
+    event_time: datetime | None = Field(default=None, alias="eventTime")
+    aws_region: Identifier = Field(default=None, alias="awsRegion")
+    error_code: Annotated[str | None, BeforeValidator(_flag)] = Field(default=None, alias="errorCode")
+    request_parameters: dict[str, Any] | None = Field(default=None, alias="requestParameters")
+    response_elements: dict[str, Any] | None = Field(default=None, alias="responseElements")
+    recipient_account_id: Identifier = Field(default=None, alias="recipientAccountId")
+
+
+class NativeDetail(_Lenient):
+    key_id: Identifier = Field(default=None, alias="key-id")
+
+
+# --- the envelope: a discriminated union ---------------------------------------------------------------------
+
+
+class _Envelope(_Lenient):
+    """What every EventBridge event carries. ``account`` is optional: events that reach SQS can lack it."""
+
+    version: str | None = None
+    id: EventId
+    source: str = Field(max_length=IDENTIFIER_CHARS)
+    account: Account = ""
+    time: datetime
+    region: Region
+    resources: list[str] = Field(default_factory=list)
+    detail_type: str = Field(alias="detail-type", max_length=IDENTIFIER_CHARS)
+
+
+class CloudTrailEvent(_Envelope):
+    """A KMS call recorded by CloudTrail (``AWS API Call via CloudTrail`` or ``AWS Service Event via CloudTrail``)."""
+
+    detail: CloudTrailRecord
+
+    def key_event(self) -> KeyEvent:
+        record = self.detail
+        request = record.request_parameters or RequestParameters()
+        response = record.response_elements or ResponseElements()
+        extra = record.additional_event_data or AdditionalEventData()
+        identity = record.user_identity
+        account = record.recipient_account_id or self.account or identity.account_id
+        region = record.aws_region or self.region
+
+        key_resources = [r.arn for r in record.resources or [] if r.arn and r.type in (None, "AWS::KMS::Key")]
+        candidates = [response.key_id, *key_resources, request.key_id, *self.resources]
+        key_arn, given = key_from(candidates, account, region)
+        ref = KeyRef.parse(key_arn) if key_arn else None
+
+        reported = response.key_state or STATE_AFTER.get(record.event_name)
+        if record.error_code:
+            reported = None  # a failed call changed nothing: it says nothing about the key's state
+        return KeyEvent(
+            event_id=record.event_id,
+            event_name=record.event_name,
+            kind="cloudtrail",
+            event_time=record.event_time or self.time,
+            key_arn=key_arn,
+            key_ref=given,
+            account=ref.account if ref else account,
+            region=ref.region if ref else region,
+            event_region=record.aws_region,
+            actor=Actor(
+                type=identity.type,
+                arn=identity.arn,
+                account=identity.account_id,
+                invoked_by=identity.invoked_by,
+                role_arn=identity.session_context.session_issuer.arn,
+                source_ip=record.source_ip,
+                user_agent=record.user_agent,
+            ),
+            error_code=record.error_code,
+            error_message=record.error_message,
+            grant_id=request.grant_id or extra.grant_id,
+            deletion_date=response.deletion_date,
+            pending_window_days=request.pending_window_days,
+            reported_key_state=reported,
+            policy_document=request.policy,
+            import_type=request.import_type,
+        )
+
+
+class NativeKmsEvent(_Envelope):
+    """An event KMS itself sends (``KMS CMK Deletion``, ``KMS Imported Key Material Expiration``, ...)."""
+
+    detail: NativeDetail
+
+    def key_event(self) -> KeyEvent:
+        account = self.account or None
+        key_arn, given = key_from([*self.resources, self.detail.key_id], account, self.region)
+        ref = KeyRef.parse(key_arn) if key_arn else None
+        return KeyEvent(
+            event_id=self.id,
+            event_name=self.detail_type,
+            kind="native",
+            event_time=self.time,
+            key_arn=key_arn,
+            key_ref=given,
+            account=ref.account if ref else account,
+            region=ref.region if ref else self.region,
+            event_region=self.region,
+            actor=Actor(type="AWSService", invoked_by=KMS_EVENT_SOURCE),
+            reported_key_state=NATIVE_STATE.get(self.detail_type),
+        )
+
+
+class OtherEvent(_Envelope):
+    """Any other event. Events are checked, not trusted: only KMS itself speaks for KMS keys."""
+
+    detail: Any = None
+
+    def key_event(self) -> KeyEvent:
+        name = self.detail_type if self.source == "aws.kms" else f"{self.detail_type} from {self.source}"
+        return KeyEvent(
+            event_id=self.id,
+            event_name=cap(name, IDENTIFIER_CHARS),
+            kind="native",
+            event_time=self.time,
+            event_region=self.region,
+            account=self.account or None,
+        )
+
+
+def _kind_of(raw: Any) -> str:
+    """The union's discriminator: which of the three shapes an envelope claims to be."""
+    if isinstance(raw, _Envelope):
+        return {CloudTrailEvent: "cloudtrail", NativeKmsEvent: "native"}.get(type(raw), "other")
+    if not isinstance(raw, dict) or raw.get("source") != "aws.kms":
+        return "other"
+    detail_type, detail = raw.get("detail-type"), raw.get("detail")
+    if detail_type in CLOUDTRAIL_DETAIL_TYPES:
+        if isinstance(detail, dict) and detail.get("eventSource") not in (None, KMS_EVENT_SOURCE):
+            return "other"  # another service's record, under KMS's name
+        return "cloudtrail"
+    if isinstance(detail_type, str) and detail_type.startswith("KMS "):
+        return "native"
+    return "other"
+
+
+KmsEvent = Annotated[
+    Annotated[CloudTrailEvent, Tag("cloudtrail")]
+    | Annotated[NativeKmsEvent, Tag("native")]
+    | Annotated[OtherEvent, Tag("other")],
+    Discriminator(_kind_of),
+]
+KmsEnvelope = CloudTrailEvent | NativeKmsEvent | OtherEvent  # what validating a KmsEvent gives
+KMS_EVENT: TypeAdapter[KmsEnvelope] = TypeAdapter(KmsEvent)
+
+_TAGS = frozenset({"cloudtrail", "native", "other"})
+READ_ERRORS = (ValueError, TypeError, OverflowError, RecursionError)  # ValidationError is a ValueError
+
+
+def _first_error(exc: ValidationError) -> str:
+    """One line for the first problem: where (the union's tag left out) and what."""
+    first = exc.errors(include_url=False, include_input=False)[0]
+    loc = [str(p) for p in first["loc"] if str(p) not in _TAGS]
+    return f"{'.'.join(loc) or 'event'}: {first['msg']}"
+
+
+def key_from(candidates: list[str | None], account: str | None, region: str | None) -> tuple[str | None, str | None]:
     """Pick the best key identifier: an ARN beats a bare ID. Return (key_arn_or_alias_arn, as_given)."""
     refs: list[tuple[KeyRef, str]] = []
     for text in candidates:
@@ -168,141 +473,74 @@ def _key_from(candidates: list[str | None], account: str | None, region: str | N
         if ref.kind == "key_arn":
             return ref.arn, given
     for ref, _ in refs:
-        if ref.kind == "key_id" and account and region:
-            return ref.located(account, region).arn, given
-    for ref, _ in refs:
-        if ref.is_alias and (ref.account or account) and (ref.region or region):
-            return ref.located(account or "", region or "").arn, given
+        try:
+            if ref.kind == "key_id" and account and region:
+                return ref.located(account, region).arn, given
+            if ref.is_alias and (ref.account or account) and (ref.region or region):
+                return ref.located(account or "", region or "").arn, given
+        except InvalidKeyIdentifier:
+            continue
     return None, given
 
 
-def parse_envelope(raw: Any) -> KmsEventBridgeEvent:
-    """Validate the EventBridge envelope. Raises :class:`InvalidEvent` with a one-line reason."""
+def parse_envelope(raw: Any) -> KmsEnvelope:
+    """Validate the EventBridge envelope (one of :data:`KmsEvent`). Raises :class:`InvalidEvent`."""
     if not isinstance(raw, dict):
         raise InvalidEvent("an EventBridge event must be a JSON object")
     try:
-        return KmsEventBridgeEvent.model_validate(raw)
+        return KMS_EVENT.validate_python(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "event"
-        raise InvalidEvent(f"{where}: {first['msg']}") from exc
+        raise InvalidEvent(_first_error(exc)) from exc
+    except READ_ERRORS as exc:
+        raise InvalidEvent(f"cannot read the event ({type(exc).__name__})") from exc
 
 
-def to_key_event(envelope: KmsEventBridgeEvent) -> KeyEvent:
-    """Turn an envelope into a :class:`KeyEvent`. Unwatched events still parse; the engine ignores them."""
-    if envelope.source != "aws.kms" or (
-        envelope.detail_type == CLOUDTRAIL_DETAIL_TYPE
-        and envelope.detail.get("eventSource") not in (None, "kms.amazonaws.com")
-    ):
-        # Events are checked, not trusted: only KMS itself speaks for KMS keys.
-        return KeyEvent(
-            event_id=envelope.id,
-            event_name=f"{envelope.detail_type} from {envelope.source}",
-            kind="native",
-            event_time=envelope.time,
-            event_region=envelope.region,
-        )
-    if envelope.detail_type == CLOUDTRAIL_DETAIL_TYPE:
-        return _from_cloudtrail(envelope)
-    if envelope.detail_type.startswith("KMS "):
-        return _from_native(envelope)
-    return KeyEvent(
-        event_id=envelope.id,
-        event_name=envelope.detail_type,
-        kind="native",
-        event_time=envelope.time,
-        event_region=envelope.region,
-        account=envelope.account or None,
-    )
-
-
-def _from_native(envelope: KmsEventBridgeEvent) -> KeyEvent:
-    key_id = envelope.detail.get("key-id")
-    account = envelope.account or None
-    key_arn, given = _key_from(
-        [*envelope.resources, key_id if isinstance(key_id, str) else None], account, envelope.region
-    )
-    ref = KeyRef.parse(key_arn) if key_arn else None
-    state = {NATIVE_DELETION: KeyState.DELETED, NATIVE_EXPIRATION: KeyState.PENDING_IMPORT}.get(envelope.detail_type)
-    return KeyEvent(
-        event_id=envelope.id,
-        event_name=envelope.detail_type,
-        kind="native",
-        event_time=envelope.time,
-        key_arn=key_arn,
-        key_ref=given,
-        account=ref.account if ref else account,
-        region=ref.region if ref else envelope.region,
-        event_region=envelope.region,
-        actor=Actor(type="AWSService", invoked_by="kms.amazonaws.com"),
-        reported_key_state=state,
-    )
-
-
-def _from_cloudtrail(envelope: KmsEventBridgeEvent) -> KeyEvent:
+def to_key_event(envelope: KmsEnvelope) -> KeyEvent:
+    """The :class:`KeyEvent` an envelope stands for. Unwatched events still parse; the engine ignores them."""
     try:
-        record = CloudTrailRecord.model_validate(envelope.detail)
+        return envelope.key_event()
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise InvalidEvent(f"detail.{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from exc
-    request = record.request_parameters or {}
-    response = record.response_elements or {}
-    extra = record.additional_event_data or {}
-    account = record.recipient_account_id or envelope.account or record.user_identity.account_id
-    region = record.aws_region or envelope.region
-
-    key_resources = [r.arn for r in record.resources or [] if r.arn and (r.type in (None, "AWS::KMS::Key"))]
-    candidates = [response.get("keyId"), *key_resources, request.get("keyId"), *envelope.resources]
-    key_arn, given = _key_from([c if isinstance(c, str) else None for c in candidates], account, region)
-    ref = KeyRef.parse(key_arn) if key_arn else None
-
-    window = request.get("pendingWindowInDays")
-    said = response.get("keyState")
-    reported: KeyState | None = KeyState.read(said) if isinstance(said, str) else None
-    reported = reported or STATE_AFTER.get(record.event_name)
-    if record.error_code:
-        reported = None  # a failed call changed nothing: it says nothing about the key's state
-
-    identity = record.user_identity
-    return KeyEvent(
-        event_id=record.event_id,
-        event_name=record.event_name,
-        kind="cloudtrail",
-        event_time=record.event_time or envelope.time,
-        key_arn=key_arn,
-        key_ref=given,
-        account=ref.account if ref else account,
-        region=ref.region if ref else region,
-        event_region=record.aws_region,
-        actor=Actor(
-            type=identity.type,
-            arn=identity.arn,
-            account=identity.account_id,
-            invoked_by=identity.invoked_by,
-            role_arn=identity.session_issuer_arn,
-            source_ip=record.source_ip,
-            user_agent=record.user_agent,
-        ),
-        error_code=record.error_code,
-        error_message=record.error_message,
-        grant_id=request.get("grantId") or extra.get("grantId"),
-        deletion_date=_iso_or_lenient(response.get("deletionDate")),
-        pending_window_days=int(window) if isinstance(window, int | str) and str(window).isdigit() else None,
-        reported_key_state=reported,
-        policy_document=request.get("policy") if isinstance(request.get("policy"), str) else None,
-    )
+        raise InvalidEvent(_first_error(exc)) from exc
+    except READ_ERRORS as exc:
+        raise InvalidEvent(f"cannot read the event ({type(exc).__name__})") from exc
 
 
 def parse_event(raw: Any) -> KeyEvent:
-    """Raw EventBridge event (dict) to :class:`KeyEvent`. Raises :class:`InvalidEvent`."""
+    """Raw EventBridge event (a dict) to :class:`KeyEvent`. Raises :class:`InvalidEvent`, nothing else."""
     return to_key_event(parse_envelope(raw))
 
 
 def load_event_file(text: str) -> dict[str, Any]:
+    """The JSON object in ``text``. Raises :class:`InvalidEvent` with a one-line reason."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidEvent(f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from exc
+    except RecursionError as exc:
+        raise InvalidEvent("not an EventBridge event (its JSON is nested too deeply)") from exc
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        raise InvalidEvent(f"not valid JSON ({exc})") from exc
     if not isinstance(data, dict):
         raise InvalidEvent("an EventBridge event must be a JSON object")
     return data
+
+
+def load_event_path(path: str | Path) -> dict[str, Any]:
+    """The JSON object in a file. Raises :class:`InvalidEvent` (one line) or ``OSError`` (it can't be read).
+
+    At most 256 KB is read: a larger file is not an EventBridge event, whatever it holds.
+    """
+    with Path(path).open("rb") as handle:
+        data = handle.read(MAX_EVENT_BYTES + 1)
+    if len(data) > MAX_EVENT_BYTES:
+        raise InvalidEvent("larger than 256 KB, the most an EventBridge event can be")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidEvent("not UTF-8 text") from exc
+    return load_event_file(text)
+
+
+def read_event_file(path: str | Path) -> KeyEvent:
+    """The KMS event in a file (see :func:`load_event_path`). Raises :class:`InvalidEvent` or ``OSError``."""
+    return parse_event(load_event_path(path))

@@ -24,9 +24,12 @@ class CliError(Exception):
 
 
 def err(message: str) -> None:
+    """One line on stderr, whatever the message holds (a file name, an error's text)."""
     import sys
 
-    print(f"keywatch: {message}", file=sys.stderr)
+    from keywatch.notify.hygiene import one_line
+
+    print(f"keywatch: {one_line(message)}", file=sys.stderr)
 
 
 def _project_dir() -> Path:
@@ -50,17 +53,14 @@ class LoadedEvent:
 
 def load_events(paths: Sequence[str]) -> list[LoadedEvent]:
     from keywatch.efs_events import parse_any
-    from keywatch.parse import InvalidEvent, load_event_file
+    from keywatch.parse import InvalidEvent, load_event_path
 
     loaded = []
     for path in paths:
         try:
-            event = parse_any(load_event_file(Path(path).read_text(encoding="utf-8")))
-            loaded.append(LoadedEvent(path, event))
+            loaded.append(LoadedEvent(path, parse_any(load_event_path(path))))
         except OSError as exc:
             loaded.append(LoadedEvent(path, None, f"cannot read the file ({exc.strerror or exc})"))
-        except UnicodeDecodeError:
-            loaded.append(LoadedEvent(path, None, "not UTF-8 text"))
         except InvalidEvent as exc:
             loaded.append(LoadedEvent(path, None, str(exc)))
     return loaded

@@ -106,7 +106,7 @@ class FleetRegion(BaseModel):
 class FleetAccount(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(pattern=r"^\d{12}$")
+    id: str = Field(pattern=r"^[0-9]{12}$")
     regions: dict[str, FleetRegion] = Field(default_factory=dict)
 
     @field_validator("id", mode="before")
