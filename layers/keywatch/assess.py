@@ -2,14 +2,45 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from keywatch.keys import InvalidKeyIdentifier, KeyRef
-from keywatch.models import DELETED, UNKNOWN, FileSystem, KeyEvent, KeyState, Outcome, Severity
+from keywatch.models import DELETED, UNKNOWN, Actor, FileSystem, KeyEvent, KeyState, Outcome, Severity
 from keywatch.parse import GRANT_EVENTS, NATIVE_EVENTS, RECOVERY_EVENTS, WATCHED_EVENT_NAMES
+from keywatch.policy import PolicyUnreadable, Target, analyse, statements
 
 EFS_SERVICE = "elasticfilesystem.amazonaws.com"
+# The AWS-owned accounts EFS makes its KMS calls from, one per Region, as the EFS user guide lists
+# them ("Logging Amazon EFS API calls with AWS CloudTrail": "Amazon EFS log file entries for
+# encrypted-at-rest file systems"). Such a call carries no invokedBy.
+EFS_SERVICE_ACCOUNTS = frozenset(
+    {
+        "771736226457",  # us-east-2
+        "055650462987",  # us-east-1
+        "208867197265",  # us-west-1
+        "736298361104",  # us-west-2
+        "855919597013",  # af-south-1
+        "832882505983",  # ap-east-1
+        "063610658798",  # ap-south-1
+        "518632624599",  # ap-northeast-2
+        "448676862907",  # ap-southeast-1
+        "288718191711",  # ap-southeast-2
+        "620757817088",  # ap-northeast-1
+        "838331228873",  # ca-central-1, and eu-west-2 as the guide lists it
+        "365623262523",  # cn-north-1
+        "361049930386",  # cn-northwest-1
+        "992038834663",  # eu-central-1
+        "805538244694",  # eu-west-1
+        "393586363892",  # eu-south-1
+        "063566772258",  # eu-west-3
+        "030059730498",  # eu-north-1
+        "545970776878",  # me-south-1
+        "041656882570",  # sa-east-1
+        "167972735943",  # us-gov-east-1
+        "174619389399",  # us-gov-west-1
+    }
+)
 
 # Key states that make every file system on the key stop working, by severity.
 CRITICAL_STATES = frozenset(
@@ -53,27 +84,59 @@ def file_systems_using(
     return [fs for fs in file_systems if normalise_key_arn(fs, resolve_alias) == wanted]
 
 
-def is_efs_itself(event: KeyEvent) -> bool:
-    """True when the EFS service made the call (it retires its own grants when a file system goes).
+def _from_aws(actor: Actor) -> bool:
+    """The record says AWS itself made the call: no IAM principal of the caller's, and an origin only AWS
+    writes (``sourceIPAddress`` is "AWS Internal" or a service's name; a person's call has an IP address)."""
+    origin = actor.source_ip or ""
+    return (
+        actor.arn is None
+        and actor.type in (None, "AWSAccount", "AWSService")
+        and (origin == "AWS Internal" or origin.endswith(".amazonaws.com"))
+    )
 
-    Only what AWS writes counts: ``invokedBy``, and ``sourceIPAddress`` (the service name when a
-    service calls). Never ``userAgent``: any caller can set it to ``elasticfilesystem.amazonaws.com``.
+
+def aws_owned_caller(actor: Actor, estate: Collection[str]) -> str | None:
+    """The caller's account when it is an AWS-owned one outside the estate (EFS's, or one whose call AWS
+    itself originated), else None. An account of the estate is never AWS-owned, whatever the record says."""
+    account = actor.account
+    if account is None or account in estate:
+        return None
+    return account if account in EFS_SERVICE_ACCOUNTS or _from_aws(actor) else None
+
+
+def is_efs_itself(event: KeyEvent, estate: Collection[str] = ()) -> bool:
+    """True when EFS made the call (it retires its own grants when a file system goes), without a lookup.
+
+    Only what AWS writes counts: ``invokedBy``; ``userIdentity.type`` ``AWSService`` with EFS's name in
+    ``invokedBy``, ``sourceIPAddress`` or the principal; or a caller in an AWS-owned account outside the
+    estate (``estate``: the key's account, keywatch's home account, the configured accounts). Never
+    ``userAgent``: any caller can set it to ``elasticfilesystem.amazonaws.com``.
     """
     actor = event.actor
-    return EFS_SERVICE in (actor.invoked_by, actor.source_ip) or (actor.arn or "").endswith(f":{EFS_SERVICE}")
+    if EFS_SERVICE in (actor.invoked_by, actor.source_ip) or (actor.arn or "").endswith(f":{EFS_SERVICE}"):
+        return True
+    return aws_owned_caller(actor, {*estate, *([event.account] if event.account else [])}) is not None
 
 
-def prefilter(event: KeyEvent, own_roles: Iterable[str] = ()) -> Verdict | None:
-    """Reasons to ignore an event before looking at the estate, or None to go on."""
+def prefilter(event: KeyEvent, own_roles: Iterable[str] = (), estate: Collection[str] = ()) -> Verdict | None:
+    """Reasons to ignore an event before looking at the estate, or None to go on.
+
+    ``estate``: the accounts keywatch watches (the key's own is always one), so that a call from an
+    AWS-owned account outside them can be told from one of the estate's.
+    """
     if event.error_code:
         return Verdict(
             Outcome.IGNORED, None, f"The {event.event_name} call failed ({event.error_code}); nothing changed."
         )
     if event.event_name not in WATCHED_EVENT_NAMES:
         return Verdict(Outcome.IGNORED, None, f"{event.event_name} is not an event keywatch watches.")
-    if event.event_name in GRANT_EVENTS and is_efs_itself(event):
+    if event.event_name in GRANT_EVENTS and is_efs_itself(event, estate):
+        account = aws_owned_caller(event.actor, {*estate, *([event.account] if event.account else [])})
+        where = f" from the AWS-owned account {account}, outside the estate" if account else ""
         return Verdict(
-            Outcome.IGNORED, None, f"EFS itself called {event.event_name} on its own grant; this is routine."
+            Outcome.IGNORED,
+            None,
+            f"EFS itself{where} called {event.event_name} on its own grant; this is routine.",
         )
     if not event.key_arn:
         return Verdict(Outcome.IGNORED, None, f"The {event.event_name} event names no KMS key keywatch can locate.")
@@ -155,3 +218,113 @@ def decide(event: KeyEvent, key_state: KeyState, affected: list[FileSystem]) -> 
     if event.event_name in NATIVE_EVENTS:
         return Verdict(Outcome.IGNORED, None, f"The key is {state}; {event.event_name} left it usable.")
     return Verdict(Outcome.IGNORED, None, f"The key is {state} after {event.event_name}; {fs_text} are not at risk.")
+
+
+# --- grants: the one check the event path and the sweep share -----------------------------------------
+
+
+def grant_holders(grants: Mapping[str, str], gone: str | None = None) -> frozenset[str]:
+    """File system IDs (lower case) holding an EFS grant, from ``{grant ID: file system ID}``.
+
+    ``gone``: the grant an event retired or revoked. KMS is eventually consistent ("usually less than
+    five minutes"), so ListGrants may still list it just after: it is counted as gone all the same.
+    """
+    return frozenset(fs.lower() for grant, fs in grants.items() if grant != gone)
+
+
+def grant_lost(fs: FileSystem, holders: Collection[str]) -> bool:
+    """True when ``fs`` no longer holds its EFS grant (``holders`` from :func:`grant_holders`)."""
+    return fs.file_system_id.lower() not in holders
+
+
+def _systems(n: int) -> str:
+    return f"{n} EFS file system{'s' if n != 1 else ''}"
+
+
+def judge_grants(
+    event: KeyEvent, using: list[FileSystem], grants: Mapping[str, str] | None, unreadable: str = ""
+) -> tuple[list[FileSystem], Verdict]:
+    """After RetireGrant or RevokeGrant by someone other than EFS: exactly the file systems whose EFS grant
+    is gone are affected (DESIGN.md §3). ``grants`` is None when the key's grants could not be listed."""
+    call = f"{event.actor.display} called {event.event_name}"
+    if event.grant_id:
+        call += f" (grant {event.grant_id})"
+    if grants is None:
+        return using, Verdict(
+            Outcome.ALERT,
+            Severity.HIGH,
+            f"{call}, and keywatch could not list the key's grants ({unreadable or 'ListGrants failed'}), so it "
+            f"cannot tell whether the EFS grant of any of the {_systems(len(using))} that use the key is gone: "
+            "check them with aws kms list-grants.",
+        )
+    holders = grant_holders(grants, event.grant_id)
+    lost = [fs for fs in using if grant_lost(fs, holders)]
+    if not lost:
+        every = (
+            "the EFS file system that uses the key still holds"
+            if len(using) == 1
+            else (f"every one of the {_systems(len(using))} that use the key still holds")
+        )
+        return using, Verdict(
+            Outcome.IGNORED,
+            None,
+            f"{call}, but {every} its EFS grant: the grant that went was not an EFS grant of theirs.",
+        )
+    return lost, Verdict(
+        Outcome.ALERT,
+        Severity.HIGH,
+        f"{call}: the EFS grant of {_systems(len(lost))} is gone; "
+        f"{'it' if len(lost) == 1 else 'they'} will lose access to the key.",
+    )
+
+
+# --- key policies ---------------------------------------------------------------------------------------
+
+
+def judge_key_policy(event: KeyEvent, using: list[FileSystem]) -> tuple[list[FileSystem], Verdict]:
+    """After PutKeyPolicy on a usable key: the file systems whose EFS the new policy shuts out (DESIGN.md §3).
+
+    A policy that can't be read is an alert, with the reason: keywatch can't tell that EFS still gets in.
+    """
+    who = event.actor.display
+    if event.policy_document is None:
+        return using, Verdict(
+            Outcome.ALERT,
+            Severity.HIGH,
+            f"{who} changed the key policy, but the record carries no policy to check; keywatch cannot tell "
+            f"whether EFS can still use the key for the {_systems(len(using))} that use it: check the policy.",
+        )
+    try:
+        policy = statements(event.policy_document)
+        analyses = [(fs, analyse(policy, Target(fs.file_system_id, fs.account, fs.region))) for fs in using]
+    except PolicyUnreadable as exc:
+        return using, Verdict(
+            Outcome.ALERT,
+            Severity.HIGH,
+            f"{who} set a key policy keywatch cannot read ({exc}); it cannot tell whether EFS can still use "
+            f"the key for the {_systems(len(using))} that use it: check the policy.",
+        )
+    shut = [(fs, a.lockout) for fs, a in analyses if a.lockout is not None]
+    if shut:
+        first = shut[0][1]
+        actions = ", ".join(first.actions[:4]) + (" ..." if len(first.actions) > 4 else "")
+        return [fs for fs, _ in shut], Verdict(
+            Outcome.ALERT,
+            Severity.HIGH,
+            f"{who} set a key policy that shuts EFS out: statement {first.statement} denies {actions} to "
+            f"{first.principal}, with no condition that exempts EFS; {_systems(len(shut))} will lose access "
+            "to the key.",
+        )
+    undecided = sorted({name for _, a in analyses for name in a.undecided})
+    caveat = (
+        f" (statement{'s' if len(undecided) > 1 else ''} {', '.join(undecided[:3])} deny with conditions "
+        "keywatch can't decide for EFS's requests; they are taken to exempt it)"
+        if undecided
+        else ""
+    )
+    return using, Verdict(
+        Outcome.IGNORED,
+        None,
+        f"The new key policy still lets EFS use the key: no statement denies it an action it needs, for "
+        f"everyone or a file system's account, without a condition that exempts EFS{caveat}.",
+    )

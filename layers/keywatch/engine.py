@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from keywatch.adapters.aws import AWS_ERRORS, AccountAccessError, AwsClients, describe_error
@@ -14,7 +14,17 @@ from keywatch.adapters.efs import EfsGateway, MountTargetGateway
 from keywatch.adapters.incidents import IncidentStore
 from keywatch.adapters.index import KeyIndex
 from keywatch.adapters.kms import KmsError, KmsGateway
-from keywatch.assess import HIGH_STATES, Verdict, decide, normalise_key_arn, prefilter
+from keywatch.adapters.occurrences import OccurrenceLog
+from keywatch.assess import (
+    HIGH_STATES,
+    UNUSABLE_STATES,
+    Verdict,
+    decide,
+    judge_grants,
+    judge_key_policy,
+    normalise_key_arn,
+    prefilter,
+)
 from keywatch.config import Settings
 from keywatch.efs_events import EfsEvent, IndexKeeper, is_efs_envelope, to_efs_event
 from keywatch.errors import HandlingIncomplete
@@ -38,11 +48,20 @@ from keywatch.models import (
 )
 from keywatch.notify.channels import Channel
 from keywatch.observability import logger, metrics
-from keywatch.parse import KmsEnvelope, to_key_event
+from keywatch.parse import (
+    GRANT_EVENTS,
+    NATIVE_DELETION,
+    NATIVE_EXPIRATION,
+    NEW_KEY_MATERIAL,
+    KmsEnvelope,
+    to_key_event,
+)
 from keywatch.remediate import Remediator, plan
 
 Deduplicate = Callable[[KeyEvent, Callable[[], EventResult]], EventResult]
 STATE_ERRORS = AWS_ERRORS
+# KMS sends these again under new ids: (occurrence kind, window; None: a key is deleted once, for good).
+REPEATS = {NATIVE_DELETION: ("deleted", None), NATIVE_EXPIRATION: ("expired", timedelta(minutes=10))}
 
 
 class Watchdog:
@@ -55,6 +74,7 @@ class Watchdog:
         deduplicate: Deduplicate | None = None,
         journal: Journal | None = None,
         index: KeyIndex | None = None,
+        occurrences: OccurrenceLog | None = None,
     ) -> None:
         self.settings = settings
         self.clients = clients
@@ -73,6 +93,7 @@ class Watchdog:
             if index is not None
             else None
         )
+        self.occurrences = occurrences
 
     @property
     def mode(self) -> Mode:
@@ -146,9 +167,11 @@ class Watchdog:
         )
 
     def _handle(self, event: KeyEvent) -> EventResult:
-        early = prefilter(event, [*self.settings.own_role_arns, self.settings.write_role or ""])
+        early = prefilter(event, [*self.settings.own_role_arns, self.settings.write_role or ""], self._estate(event))
         if early is not None:
             return self._result(event, early)
+        if (repeat := self._repeat(event)) is not None:
+            return repeat
 
         key_arn = event.key_arn
         assert key_arn is not None
@@ -159,10 +182,83 @@ class Watchdog:
             event = event.model_copy(update={"key_arn": resolved})
             key_arn = resolved
 
+        if (routine := self._routine_import(event)) is not None:
+            return self._result(event, routine)
+
         located = self.locate(key_arn)
-        affected = located.file_systems
-        key = self.describe_key(key_arn, with_aliases=bool(affected))
-        return self.respond(event, key, affected, note=located.note)
+        key = self.describe_key(key_arn, with_aliases=bool(located.file_systems))
+        affected, verdict = self.judge_change(event, key, located.file_systems)
+        if verdict is not None and located.note:
+            verdict = replace(verdict, reason=f"{verdict.reason} {located.note}")
+        return self.respond(event, key, affected, verdict=verdict, note=located.note)
+
+    # --- what a grant, key-policy or import event really changed (DESIGN.md §3) -----------------
+
+    def judge_change(
+        self, event: KeyEvent, key: KeyInfo, affected: list[FileSystem]
+    ) -> tuple[list[FileSystem], Verdict | None]:
+        """After RetireGrant/RevokeGrant or PutKeyPolicy on a usable key: the file systems the change hits,
+        and the verdict (None: :func:`decide` judges the key's state as for any other event)."""
+        if not affected or key.state in UNUSABLE_STATES:
+            return affected, None
+        if event.event_name in GRANT_EVENTS:
+            try:
+                grants: dict[str, str] | None = self.kms.efs_grants(key.arn)
+                unreadable = ""
+            except KmsError as exc:
+                logger.warning("grants unreadable", key_arn=key.arn, error=str(exc))
+                grants, unreadable = None, str(exc)
+            return judge_grants(event, affected, grants, unreadable)
+        if event.event_name == "PutKeyPolicy":
+            return judge_key_policy(event, affected)
+        return affected, None
+
+    def _estate(self, event: KeyEvent) -> frozenset[str]:
+        """The accounts keywatch watches (the key's, the configured ones, its own): only needed to tell a
+        grant call from an AWS-owned account outside them, so the home account is looked up only then."""
+        known = {*self.settings.accounts, *([event.account] if event.account else [])}
+        caller = event.actor.account
+        if event.event_name in GRANT_EVENTS and caller and caller not in known:
+            try:
+                known.add(self.clients.home_account)
+            except AWS_ERRORS as exc:
+                logger.warning("home account unknown", error=describe_error(exc))
+        return frozenset(known)
+
+    def _repeat(self, event: KeyEvent) -> EventResult | None:
+        """A native deletion or expiration that KMS sent again under a new id: ``duplicate`` (DESIGN.md §3)."""
+        rule = REPEATS.get(event.event_name)
+        if rule is None or event.kind != "native" or not event.key_arn or self.occurrences is None:
+            return None
+        kind, window = rule
+        at = event.event_time or datetime.now(UTC)
+        try:
+            claim = self.occurrences.claim(event.key_arn, kind, event.event_id, at, window)
+        except STATE_ERRORS as exc:  # no state table stands between an event and its alert
+            logger.warning("occurrence not recorded", key_arn=event.key_arn, error=describe_error(exc))
+            return None
+        if claim.granted:
+            return None
+        return repeat_of(event, claim.first_event_id, claim.first_at)
+
+    def _routine_import(self, event: KeyEvent) -> Verdict | None:
+        """A rotation of imported key material into a key with no open incident: routine (DESIGN.md §3)."""
+        if event.event_name != "ImportKeyMaterial" or event.import_type != NEW_KEY_MATERIAL or not event.key_arn:
+            return None
+        if self.incidents is not None:
+            try:
+                current = self.incidents.current(event.key_arn)
+            except STATE_ERRORS as exc:  # can't tell: handled as the recovery it may be
+                logger.warning("incident unreadable", key_arn=event.key_arn, error=describe_error(exc))
+                return None
+            if current and current.get("status") == "open":
+                return None
+        return Verdict(
+            Outcome.IGNORED,
+            None,
+            "ImportKeyMaterial brought new key material into the key (importType NEW_KEY_MATERIAL: an on-demand "
+            "rotation of imported material), and keywatch holds no open incident for it: this is routine.",
+        )
 
     def respond(
         self,
@@ -439,5 +535,27 @@ def duplicate_of(first: dict[str, Any], event: KeyEvent) -> EventResult:
         severity=None,
         reason=f"Event {event.event_id} was already handled (outcome {first.get('outcome')}); nothing was done again.",
         key_state_after=first.get("key_state_after"),
+        event=event,
+    )
+
+
+def repeat_of(event: KeyEvent, first_event_id: str | None, first_at: datetime | None) -> EventResult:
+    """``duplicate`` for a native event KMS sent again under a new id: nothing is done or sent again."""
+    first = f"event {first_event_id}" if first_event_id else "an earlier event"
+    if event.event_name == NATIVE_DELETION:
+        what = f"KMS already reported the deletion of this key ({first})"
+    else:
+        ago = ""
+        if first_at is not None and event.event_time is not None:
+            ago = f", {abs(event.event_time - first_at).total_seconds() / 60:.0f} minute(s) apart"
+        what = f"KMS already reported the expiry of this key's imported material ({first}{ago})"
+    return EventResult(
+        event_id=event.event_id,
+        event_name=event.event_name,
+        key_arn=event.key_arn,
+        key_state=event.reported_key_state,
+        outcome=Outcome.DUPLICATE,
+        severity=None,
+        reason=f"{what}; it sends this event more than once, each time with a new id: nothing was done again.",
         event=event,
     )

@@ -11,6 +11,7 @@ from keywatch.adapters.deliveries import (
 )
 from keywatch.adapters.incidents import DynamoIncidentStore, IncidentStore, MemoryIncidentStore
 from keywatch.adapters.index import DynamoKeyIndex
+from keywatch.adapters.occurrences import DynamoOccurrences, MemoryOccurrences, OccurrenceLog
 from keywatch.adapters.sns import SnsPublisher
 from keywatch.config import Settings
 from keywatch.engine import Deduplicate, MemoryDeduplicator, Watchdog
@@ -35,6 +36,7 @@ def build_watchdog(settings: Settings, clients: AwsClients | None = None, slack_
         journal=log,
         deduplicate=build_deduplicator(settings, clients),
         index=build_index(settings, clients),
+        occurrences=build_occurrences(settings, clients),
     )
 
 
@@ -85,6 +87,13 @@ def build_index(settings: Settings, clients: AwsClients) -> DynamoKeyIndex | Non
     if settings.index_table:
         return DynamoKeyIndex(clients, settings.index_table, clients.home_region)
     return None
+
+
+def build_occurrences(settings: Settings, clients: AwsClients) -> OccurrenceLog:
+    """Where repeats of native KMS events under new ids are recognised: the incidents table, or memory."""
+    if settings.incidents_table:
+        return DynamoOccurrences(clients, settings.incidents_table, clients.home_region)
+    return MemoryOccurrences()
 
 
 def build_deduplicator(settings: Settings, clients: AwsClients) -> Deduplicate:

@@ -185,7 +185,7 @@ def test_given_a_custom_fleet_and_held_out_events_when_replayed_then_each_outcom
     assert [r["event_id"] for r in results] == [raw["detail"].get("eventID") or raw["id"] for _, raw in files]
     got = [(r["event_name"], r["outcome"], r["severity"], r["key_state"]) for r in results]
     assert got == [
-        ("RetireGrant", "alert", "high", "Enabled"),  # a person took a grant: EFS may lose the key
+        ("RetireGrant", "ignored", None, "Enabled"),  # a grant that is no EFS grant of theirs: all keep theirs
         ("DisableKey", "alert", "high", "Disabled"),
         ("EnableKey", "resolved", "info", "Enabled"),
         ("ScheduleKeyDeletion", "alert", "critical", "PendingDeletion"),
@@ -195,7 +195,8 @@ def test_given_a_custom_fleet_and_held_out_events_when_replayed_then_each_outcom
         ("DisableKey", "ignored", None, None),  # the call failed
     ]
     data_users = {("data-lake", ACCOUNT), ("data-scratch", ACCOUNT), ("partner-reports", PARTNER)}
-    for result in results[:5]:
+    assert results[0]["key_arn"] == DATA_ARN and results[0]["affected"] == []
+    for result in results[1:5]:
         assert result["key_arn"] == DATA_ARN  # awsRegion us-east-1 on event 4 does not move the key
         assert {(fs["name"], fs["account"]) for fs in result["affected"]} == data_users
     assert [fs["name"] for fs in results[5]["affected"]] == ["old-archive"]

@@ -29,6 +29,9 @@ RESULT_KEYS = {
 }
 
 
+BACKUP_GRANT = "0ab0ac0d0b000f00ea00cc0a0e00fc00bce000c000f0000000c0bc0a0000aaafSAMPLE"  # 06_retire_grant.json's
+APP_HOME_GRANT = "2cd2ce2f2d222f22fc22ee2c2f22fe22def222e222f2222222e2de2c2222cccfSAMPLE"  # 08_revoke_grant.json's
+
 # The demo estate's keys and file systems (so the samples match), without mount targets: quicker to build.
 FLEET = {
     "accounts": [
@@ -37,7 +40,13 @@ FLEET = {
             "regions": {
                 "us-east-1": {
                     "keys": [
-                        {"id": "1234abcd-12ab-34cd-56ef-1234567890ab", "aliases": ["alias/app"]},
+                        {
+                            "id": "1234abcd-12ab-34cd-56ef-1234567890ab",
+                            "aliases": ["alias/app"],
+                            "grants": [
+                                {"id": BACKUP_GRANT, "grantee": "backup.amazonaws.com", "operations": ["Decrypt"]}
+                            ],
+                        },
                         {"id": "0987dcba-09fe-87dc-65ba-ab0987654321", "aliases": ["alias/billing"]},
                         {
                             "id": "mrk-1234abcd12ab34cd56ef1234567890ab",
@@ -63,6 +72,7 @@ FLEET = {
                             "name": "app-home",
                             "key": "1234abcd-12ab-34cd-56ef-1234567890ab",
                             "tags": {"keywatch:on-key-loss": "protect"},
+                            "grant_id": APP_HOME_GRANT,
                         },
                         {
                             "name": "billing-reports",
@@ -165,8 +175,7 @@ def test_given_the_handler_runs_as_the_home_account_when_keys_live_elsewhere_the
     [
         ("schedule_key_deletion", "alert", "critical", "PendingDeletion"),
         ("schedule_key_deletion_multi_region", "alert", "critical", "PendingReplicaDeletion"),
-        ("retire_grant", "alert", "high", "Enabled"),
-        ("revoke_grant", "alert", "high", "Enabled"),
+        ("revoke_grant", "alert", "high", "Enabled"),  # app-home's EFS grant
         ("delete_imported_key_material", "alert", "critical", "PendingImport"),
         ("kms_cmk_deletion", "alert", "critical", "Deleted"),
         ("kms_imported_key_material_expiration", "alert", "critical", "PendingImport"),
@@ -186,7 +195,17 @@ def test_given_a_sample_loss_event_when_the_handler_runs_then_outcome_severity_a
     assert report["affected"], "every loss sample hits a file system of the demo estate"
 
 
-@pytest.mark.parametrize("sample", ["disable_key_failed", "retire_grant_by_efs", "disable_unused_key"])
+@pytest.mark.parametrize(
+    "sample",
+    [
+        "disable_key_failed",
+        "retire_grant_by_efs",
+        "retire_grant_by_efs_account",
+        "retire_grant",  # AWS Backup retires its own grant: every file system keeps its EFS grant
+        "disable_unused_key",
+        "import_key_material_rotation",
+    ],
+)
 def test_given_an_event_to_ignore_when_the_handler_runs_then_ignored_and_nothing_published(
     invoke: Callable[..., dict[str, Any]], event: Callable[[str], dict[str, Any]], estate: Any, sample: str
 ) -> None:

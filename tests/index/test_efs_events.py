@@ -14,7 +14,7 @@ from keywatch.adapters.index import DynamoKeyIndex
 from keywatch.cli.simulator import HOME_ACCOUNT, IDEMPOTENCY_TABLE, INCIDENTS_TABLE, INDEX_TABLE, SIM_ROLE
 from keywatch.efs_events import EfsEvent, ignored_because, parse_any
 from keywatch.models import KeyEvent, Outcome
-from keywatch.parse import parse_envelope
+from keywatch.parse import InvalidEvent, parse_envelope
 from support import EVENTS, FakeLambdaContext, load_event, load_function
 
 
@@ -89,7 +89,6 @@ def test_given_a_tag_call_when_parsed_then_only_a_file_system_is_named(
         (efs_event("CreateFileSystem", errorCode="FileSystemAlreadyExists"), "failed (FileSystemAlreadyExists)"),
         (efs_event("PutLifecyclePolicy", request={"fileSystemId": "fs-0123456789abcdef0"}), "not an EFS call"),
         (efs_event("TagResource", request={"resourceId": "fsap-0123456789abcdef0"}), "names no EFS file system"),
-        (efs_event("DeleteFileSystem", account="not-an-account", request={"fileSystemId": "fs-01234567"}), "account"),
         (efs_event("CreateFileSystem", eventSource="cloudhsm.amazonaws.com"), "not an EFS call"),
     ],
 )
@@ -98,6 +97,12 @@ def test_given_an_efs_event_the_index_cannot_use_when_parsed_then_it_says_why(ra
 
     assert isinstance(event, EfsEvent)
     assert why in (ignored_because(event) or "")
+
+
+def test_given_an_envelope_whose_account_is_not_an_account_when_parsed_then_it_is_not_an_event() -> None:
+    raw = efs_event("DeleteFileSystem", account="not-an-account", request={"fileSystemId": "fs-01234567"})
+    with pytest.raises(InvalidEvent, match="^account:"):  # EventBridge always writes 12 digits: checked, not trusted
+        parse_any(raw)
 
 
 # --- handled by the engine, on a swept organisation ------------------------------------------------------------

@@ -239,23 +239,14 @@ KINDS: dict[str, tuple[Any, ...]] = {
         [],
         None,
     ),
-    "retire_grant": (
-        Outcome.ALERT,
-        Severity.HIGH,
-        "Enabled",
-        "arn:aws:sts::111122223333:assumed-role/Admin/alice called "
-        "RetireGrant on a grant of a key used by 3 EFS file systems; if it was the EFS grant, they will lose access.",
-        APP_FS,
-        [],
-        None,
-    ),
     "revoke_grant": (
         Outcome.ALERT,
         Severity.HIGH,
         "Enabled",
-        "arn:aws:iam::111122223333:user/bob called RevokeGrant on a grant "
-        "of a key used by 3 EFS file systems; if it was the EFS grant, they will lose access.",
-        APP_FS,
+        "arn:aws:sts::111122223333:assumed-role/Admin/alice called RevokeGrant (grant "
+        "2cd2ce2f2d222f22fc22ee2c2f22fe22def222e222f2222222e2de2c2222cccfSAMPLE): the EFS grant of 1 EFS file "
+        "system is gone; it will lose access to the key.",
+        [APP_FS[1]],
         [],
         None,
     ),

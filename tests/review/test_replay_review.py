@@ -23,7 +23,8 @@ accounts:
         keys:
           - {{id: {KEY_ID}, aliases: [alias/review]}}
         file_systems:
-          - {{name: review-unmount, key: alias/review, mount_targets: 2, tags: {{"keywatch:on-key-loss": unmount}}}}
+          - {{name: review-unmount, key: alias/review, mount_targets: 2, tags: {{"keywatch:on-key-loss": unmount}},
+             grant_id: g-1}}  # the probe at the end revokes its EFS grant, to read the estate back
           - {{name: review-notify, key: {KEY_ID}, mount_targets: 1}}
 """
 

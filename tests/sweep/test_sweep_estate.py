@@ -55,10 +55,10 @@ def test_given_the_demo_estate_when_swept_then_only_the_key_pending_deletion_is_
     ]
     assert [u.name for u in report.unencrypted] == ["scratch"]
     summary = report.summary
-    assert (summary.file_systems, summary.customer_managed, summary.aws_managed, summary.unencrypted) == (9, 7, 1, 1)
+    assert (summary.file_systems, summary.customer_managed, summary.aws_managed, summary.unencrypted) == (10, 8, 1, 1)
     assert summary.errors == [] and summary.targets == 2
     calls = s.watchdog.clients.calls
-    assert calls["kms:DescribeKey"] == summary.distinct_keys == 5
+    assert calls["kms:DescribeKey"] == summary.distinct_keys == 6
     assert calls["efs:DescribeFileSystems"] == 2
 
 
@@ -87,9 +87,10 @@ def test_given_a_key_in_every_unusable_state_when_swept_then_each_file_system_ha
         "grant-gone",
     ]
     systems = [{"name": name, "key": key_id(i)} for i, name in enumerate(names)]
+    systems[-1]["grant_id"] = "grant-of-grant-gone"
     s = sim({"accounts": [{"id": A, "regions": {R1: {"keys": keys, "file_systems": systems}}}]})
     s.estate.apply(event("KMS CMK Deletion", arn(A, R1, key_id(6))))
-    s.estate.apply(event("RevokeGrant", arn(A, R1, key_id(7))))
+    s.estate.apply(event("RevokeGrant", arn(A, R1, key_id(7)), grant_id="grant-of-grant-gone"))
 
     found = by_name(s.sweep())
 
@@ -257,7 +258,7 @@ UNMOUNT_FLEET = {
                             "tags": {"keywatch:on-key-loss": "unmount"},
                         },
                         {"name": "watch-me", "key": key_id(1), "mount_targets": 1},
-                        {"name": "fine", "key": key_id(2), "mount_targets": 1},
+                        {"name": "fine", "key": key_id(2), "mount_targets": 1, "grant_id": "grant-of-fine"},
                     ],
                 }
             },
@@ -327,7 +328,7 @@ def test_given_an_open_incident_that_gets_worse_when_swept_then_the_engine_respo
 
 def test_given_a_missing_grant_when_swept_then_an_incident_is_opened(sim: Callable[..., Sim]) -> None:
     s = sim(UNMOUNT_FLEET)
-    s.estate.apply(event("RevokeGrant", arn(A, R1, key_id(2))))
+    s.estate.apply(event("RevokeGrant", arn(A, R1, key_id(2)), grant_id="grant-of-fine"))
     report = s.sweep()
     [result] = report.results
     assert (result.severity.value, [a.name for a in result.affected]) == ("high", ["fine"])

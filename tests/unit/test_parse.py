@@ -20,6 +20,7 @@ MRK_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/mrk-1234abcd12ab34cd56ef123456789
 IMPORTED_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 LEGACY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/4c5d6e7f-8a9b-4c0d-9e1f-2a3b4c5d6e7f"
 UNUSED_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/9f8e7d6c-5b4a-4392-8a1b-0c9d8e7f6a5b"
+ROTATING_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/5b6c7d8e-9f0a-4b1c-8d2e-3f4a5b6c7d8e"
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 
 
@@ -101,6 +102,16 @@ SAMPLES = {
         "PendingImport",
     ),
     "disable_unused_key": ("DisableKey", "cloudtrail", UNUSED_ARN, "Disabled"),
+    "retire_grant_by_efs_account": ("RetireGrant", "cloudtrail", APP_ARN, None),
+    "kms_cmk_deletion_again": ("KMS CMK Deletion", "native", LEGACY_ARN, "Deleted"),
+    "import_key_material_rotation": ("ImportKeyMaterial", "cloudtrail", ROTATING_ARN, "Enabled"),
+    "put_key_policy_shuts_efs_out": ("PutKeyPolicy", "cloudtrail", APP_ARN, None),
+    "kms_imported_key_material_expiration_again": (
+        "KMS Imported Key Material Expiration",
+        "native",
+        IMPORTED_ARN,
+        "PendingImport",
+    ),
 }
 
 

@@ -14,6 +14,7 @@ ADAPTERS = (
     "slack",
     "deliveries",
     "index",
+    "occurrences",
 )
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from keywatch.adapters.aws import AwsClients, Purpose, error_code
+from keywatch.adapters.aws import AWS_ERRORS, AccountAccessError, AwsClients, Purpose, describe_error, error_code
 from keywatch.iam import needs
 from keywatch.keys import KeyRef, split_key_arn
 from keywatch.models import DELETED, UNKNOWN, KeyInfo, KeyState
@@ -21,6 +21,10 @@ EFS_GRANT_CONTEXT = "aws:elasticfilesystem:filesystem:id"
 
 class KmsError(RuntimeError):
     """A KMS call failed in a way keywatch cannot work around."""
+
+
+class GrantsUnavailable(KmsError):
+    """The key's grants could not be listed (its message names the AWS error code, never a value)."""
 
 
 class KmsGateway:
@@ -78,26 +82,29 @@ class KmsGateway:
         return sorted(a["AliasName"] for a in page.get("Aliases", []))
 
     @needs("kms:ListGrants")
-    def efs_grants(self, key_arn: str) -> set[str] | None:
-        """File system IDs that hold an EFS grant on the key (None if grants can't be listed)."""
+    def efs_grants(self, key_arn: str) -> dict[str, str]:
+        """The key's EFS grants: ``{grant ID: file system ID}`` for every grant whose encryption context
+        names a file system (``aws:elasticfilesystem:filesystem:id``), whoever its grantee.
+
+        Raises :class:`GrantsUnavailable` (with the AWS error code) when the grants can't be listed.
+        """
         account, region, _ = split_key_arn(key_arn)
-        found: set[str] = set()
+        found: dict[str, str] = {}
         try:
             pages = (
                 self._client(account, region)
                 .get_paginator("list_grants")
-                .paginate(KeyId=key_arn, PaginationConfig={"PageSize": 100})
-            )  # the most ListGrants returns per page
+                .paginate(KeyId=key_arn, PaginationConfig={"PageSize": 100})  # the most ListGrants returns
+            )
             for page in pages:
                 for grant in page.get("Grants", []):
-                    context = (grant.get("Constraints") or {}).get("EncryptionContextSubset") or {}
-                    context = context or (grant.get("Constraints") or {}).get("EncryptionContextEquals") or {}
-                    if EFS_GRANT_CONTEXT in context:
-                        found.add(context[EFS_GRANT_CONTEXT])
-        except ClientError as exc:
-            if error_code(exc) in ("NotFoundException", "AccessDeniedException", "KMSInvalidStateException"):
-                return None
-            raise KmsError(f"ListGrants {key_arn}: {exc}") from exc
+                    constraints = grant.get("Constraints") or {}
+                    context = constraints.get("EncryptionContextSubset") or constraints.get("EncryptionContextEquals")
+                    fs_id = (context or {}).get(EFS_GRANT_CONTEXT)
+                    if fs_id and grant.get("GrantId"):
+                        found[grant["GrantId"]] = fs_id
+        except (*AWS_ERRORS, AccountAccessError) as exc:
+            raise GrantsUnavailable(f"ListGrants failed: {describe_error(exc)}") from exc
         return found
 
     # --- remediations -------------------------------------------------------------------------

@@ -43,6 +43,50 @@ class FleetError(ValueError):
     """The fleet file is missing, unreadable or describes an impossible estate."""
 
 
+GRANT_ID = r"^[A-Za-z0-9_-]{1,128}$"  # KMS's own grant IDs are 64 hex digits; a fleet may name its grants
+GrantOperation = Literal[
+    "Decrypt",
+    "Encrypt",
+    "GenerateDataKey",
+    "GenerateDataKeyWithoutPlaintext",
+    "ReEncryptFrom",
+    "ReEncryptTo",
+    "Sign",
+    "Verify",
+    "GetPublicKey",
+    "CreateGrant",
+    "RetireGrant",
+    "DescribeKey",
+    "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext",
+    "GenerateMac",
+    "VerifyMac",
+    "DeriveSharedSecret",
+]
+EFS_GRANT_OPERATIONS: list[GrantOperation] = [
+    "Encrypt",
+    "Decrypt",
+    "GenerateDataKeyWithoutPlaintext",
+    "ReEncryptFrom",
+    "ReEncryptTo",
+    "CreateGrant",
+    "DescribeKey",
+    "RetireGrant",
+]
+
+
+class FleetGrant(BaseModel):
+    """Another service's grant on a key (AWS Backup's, for example), with the ID a sample event names."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=GRANT_ID)
+    grantee: str = Field(min_length=1, max_length=256)
+    operations: list[GrantOperation] = Field(min_length=1)
+    retiring_principal: str | None = Field(default=None, max_length=256)
+    encryption_context: dict[str, str] = Field(default_factory=dict)
+
+
 class FleetKey(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -54,6 +98,7 @@ class FleetKey(BaseModel):
     description: str = ""
     tags: dict[str, str] = Field(default_factory=dict)
     pending_window_days: int = Field(default=30, ge=7, le=30)
+    grants: list[FleetGrant] = Field(default_factory=list)
 
     @field_validator("id")
     @classmethod
@@ -84,11 +129,14 @@ class FleetFileSystem(BaseModel):
     encrypted: bool | None = None
     mount_targets: int = Field(default=0, ge=0, le=6)
     tags: dict[str, str] = Field(default_factory=dict)
+    grant_id: str | None = Field(default=None, pattern=GRANT_ID)  # the ID of its EFS grant on its key
 
     @model_validator(mode="after")
     def _encryption(self) -> FleetFileSystem:
         if self.key and self.encrypted is False:
             raise ValueError(f"file system {self.name!r} names a key but says encrypted: false")
+        if self.grant_id and not self.key:
+            raise ValueError(f"file system {self.name!r} has a grant_id but no key to hold the grant on")
         return self
 
     @property
@@ -242,6 +290,18 @@ class _Backends:
         backend.file_systems_by_id[new_id] = fs
 
     @classmethod
+    def regrant(cls, key_arn: str, old_id: str, new_id: str) -> None:
+        """Give a grant a fixed ID (moto picks random ones), so that a sample event can name it."""
+        key = cls.key(key_arn)
+        if key is None:
+            raise FleetError(f"key {key_arn} is not defined")
+        if new_id in key.grants:
+            raise FleetError(f"grant ID {new_id} appears twice on key {key_arn}")
+        grant = key.grants.pop(old_id)
+        grant.id = new_id
+        key.grants[new_id] = grant
+
+    @classmethod
     def set_state(cls, key_arn: str, state: str) -> None:
         key = cls.key(key_arn)
         if key is not None:
@@ -384,6 +444,18 @@ class Estate:
         for alias in spec.aliases:
             kms.create_alias(AliasName=alias, TargetKeyId=spec.id)
         arn = f"arn:aws:kms:{region}:{account}:key/{spec.id}"
+        for grant in spec.grants:
+            args: dict[str, Any] = {
+                "KeyId": spec.id,
+                "GranteePrincipal": grant.grantee,
+                "Operations": list(grant.operations),
+                "Name": grant.id,
+            }
+            if grant.retiring_principal:
+                args["RetiringPrincipal"] = grant.retiring_principal
+            if grant.encryption_context:
+                args["Constraints"] = {"EncryptionContextSubset": grant.encryption_context}
+            _Backends.regrant(arn, kms.create_grant(**args)["GrantId"], grant.id)
         if spec.state == "PendingDeletion":
             kms.schedule_key_deletion(KeyId=spec.id, PendingWindowInDays=spec.pending_window_days)
         elif spec.state != "Enabled":
@@ -448,22 +520,15 @@ class Estate:
         self.file_system_ids[where] = fs_id
         if key_arn:
             key_account, key_region, key_id = split_key_arn(key_arn)
-            self.clients.client("kms", key_account, key_region, "write").create_grant(
+            grant_id = self.clients.client("kms", key_account, key_region, "write").create_grant(
                 KeyId=key_id,
                 GranteePrincipal=EFS_PRINCIPAL,
                 RetiringPrincipal=EFS_PRINCIPAL,
-                Operations=[
-                    "Encrypt",
-                    "Decrypt",
-                    "GenerateDataKeyWithoutPlaintext",
-                    "ReEncryptFrom",
-                    "ReEncryptTo",
-                    "CreateGrant",
-                    "DescribeKey",
-                    "RetireGrant",
-                ],
+                Operations=EFS_GRANT_OPERATIONS,
                 Constraints={"EncryptionContextSubset": {"aws:elasticfilesystem:filesystem:id": fs_id}},
-            )
+            )["GrantId"]
+            if spec.grant_id:
+                _Backends.regrant(key_arn, grant_id, spec.grant_id)
         if spec.mount_targets:
             subnets, group = self._network(account, region, spec.mount_targets)
             for subnet in subnets:
@@ -574,13 +639,9 @@ class Estate:
 
     @staticmethod
     def _remove_grant(kms: Any, key_id: str, grant_id: str | None) -> str:
+        """The grant the event names goes; when the key has no grant of that ID, nothing does."""
         grants = kms.list_grants(KeyId=key_id).get("Grants", [])
-        if grant_id and any(g["GrantId"] == grant_id for g in grants):
-            kms.revoke_grant(KeyId=key_id, GrantId=grant_id)
-            return "grant removed"
-        # Sample events carry grant IDs from another estate: remove the first EFS grant instead.
-        for grant in grants:
-            if grant.get("GranteePrincipal") == EFS_PRINCIPAL:
-                kms.revoke_grant(KeyId=key_id, GrantId=grant["GrantId"])
-                return "EFS grant removed"
-        return "nothing (no grant)"
+        if not grant_id or not any(g["GrantId"] == grant_id for g in grants):
+            return "nothing (no grant of that ID on the key)"
+        kms.revoke_grant(KeyId=key_id, GrantId=grant_id)
+        return f"grant {grant_id} removed"

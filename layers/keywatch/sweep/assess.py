@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from keywatch.assess import CRITICAL_STATES, HIGH_STATES, Verdict, decide, normalise_key_arn
+from keywatch.assess import CRITICAL_STATES, HIGH_STATES, Verdict, decide, grant_lost, normalise_key_arn
 from keywatch.keys import InvalidKeyIdentifier, KeyRef
 from keywatch.models import DELETED, UNKNOWN, FileSystem, KeyEvent, KeyInfo, KeyState, Outcome, Severity
 from keywatch.sweep.models import (
@@ -124,7 +124,7 @@ def assess_one(
         )
     if state != KeyState.ENABLED:
         return None  # Creating, Updating: transient
-    if lookup.grants is not None and fs.file_system_id.lower() not in lookup.grants:
+    if lookup.grants is not None and grant_lost(fs, lookup.grants):
         return finding(
             state,
             Severity.HIGH,

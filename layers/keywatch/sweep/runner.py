@@ -22,7 +22,7 @@ from keywatch.adapters.aws import AccountAccessError, AwsClients
 from keywatch.adapters.countdowns import CountdownLedger, DynamoCountdownLedger, MemoryCountdownLedger
 from keywatch.adapters.index import IndexUnavailable
 from keywatch.adapters.kms import KmsError
-from keywatch.assess import Verdict
+from keywatch.assess import Verdict, grant_holders
 from keywatch.config import Settings
 from keywatch.engine import Watchdog
 from keywatch.errors import HandlingIncomplete
@@ -139,11 +139,11 @@ class Sweeper:
         if key.state != KeyState.ENABLED or key.key_manager == "AWS":
             return KeyLookup(key)  # every file system on a broken key is a finding already; grants add nothing
         try:
-            grants = self.watchdog.kms.efs_grants(key.arn)
+            holders = grant_holders(self.watchdog.kms.efs_grants(key.arn))
         except SWEEP_ERRORS as exc:
             logger.warning("grants unreadable", key_arn=key_arn, error=str(exc))
-            grants = None
-        return KeyLookup(key, frozenset(g.lower() for g in grants) if grants is not None else None)
+            return KeyLookup(key)
+        return KeyLookup(key, holders)
 
     def _event(self, key: KeyInfo, name: str, event_id: str, now: datetime) -> KeyEvent:
         account, region, _ = split_key_arn(key.arn)
