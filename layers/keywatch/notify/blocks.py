@@ -12,7 +12,6 @@ field, 150 for a header) are kept by construction and checked again at the end b
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 from keywatch.keys import InvalidKeyIdentifier, console_url, split_key_arn
 from keywatch.models import ActionResult, Affected, EventResult, KeyState, Outcome
 from keywatch.notify import text
+from keywatch.notify.hygiene import one_line
 
 MAX_BLOCKS = 50
 MAX_SECTION_TEXT = 3000
@@ -62,12 +62,11 @@ ACTION_NAMES = {
 # Slack has no backslash escape for its formatting characters; swap them for look-alikes that
 # it does not interpret. Identifiers keep their real characters inside code spans (see code()).
 _LOOKALIKES = str.maketrans({"*": "\u2217", "_": "\u02cd", "~": "\u223c", "`": "\u02cb"})
-# C0/C1 controls (newlines included) and the bidirectional overrides that can disguise text.
-_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]+")
 
 
 def _clean(value: object) -> str:
-    return _CONTROLS.sub(" ", "" if value is None else str(value)).strip()
+    """One line: controls, line and paragraph separators and bidi marks neutralised (notify.hygiene)."""
+    return one_line(value)
 
 
 def _entities(value: str) -> str:

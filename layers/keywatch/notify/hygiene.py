@@ -29,11 +29,18 @@ IDENTIFIER_CHARS = 256  # event IDs, event names, grant IDs, key references
 PRINCIPAL_CHARS = 2048  # ARNs (an assumed-role session ARN can be long)
 AGENT_CHARS = 1024  # user agents, source IP addresses, error codes and messages
 REASON_CHARS = 4000  # a result's reason: keywatch's own sentence, plus names it quotes
+LINE_CHARS = 4096  # one line of the SNS e-mail text
 
 
 def one_line(value: object, limit: int | None = None) -> str:
     """``value`` as one line of plain text: unsafe characters neutralised, trimmed, at most ``limit`` long."""
     text = UNSAFE.sub(" ", "" if value is None else str(value)).strip()
+    return cap(text, limit) if limit is not None else text
+
+
+def neutral(value: object, limit: int | None = None) -> str:
+    """Like :func:`one_line`, but keeps the text's own leading and trailing spaces (for indented lines)."""
+    text = UNSAFE.sub(" ", "" if value is None else str(value))
     return cap(text, limit) if limit is not None else text
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from keywatch.models import EventResult, KeyState, Outcome
+from keywatch.notify.hygiene import LINE_CHARS, neutral, one_line
 
 SUBJECT_LIMIT = 99  # SNS: fewer than 100 characters, ASCII, no line breaks
 
@@ -84,7 +85,7 @@ def subject(result: EventResult) -> str:
         text = f"keywatch RESOLVED: {headline(result)}, {n} EFS file system{'s' if n != 1 else ''} OK"
     else:
         text = f"keywatch {level}: {headline(result)}, {n} EFS file system{'s' if n != 1 else ''} at risk"
-    text = text.encode("ascii", "replace").decode()
+    text = one_line(text).encode("ascii", "replace").decode()  # no control characters, no line breaks
     return text if len(text) <= SUBJECT_LIMIT else text[: SUBJECT_LIMIT - 3] + "..."
 
 
@@ -117,4 +118,6 @@ def body(result: EventResult, now: datetime | None = None) -> str:
     step = next_step(result)
     if step:
         lines += ["", f"Next: {step}"]
-    return "\n".join(lines)
+    # Every line is neutralised and capped as a whole: a name, principal or user agent can neither break a
+    # line (newline, U+2028/U+2029), hide or reorder text (ESC, NUL, bidi controls) nor grow without bound.
+    return "\n".join(neutral(line, LINE_CHARS).rstrip() for line in lines)
