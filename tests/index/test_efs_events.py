@@ -101,7 +101,7 @@ def test_given_an_efs_event_the_index_cannot_use_when_parsed_then_it_says_why(ra
 
 def test_given_an_envelope_whose_account_is_not_an_account_when_parsed_then_it_is_not_an_event() -> None:
     raw = efs_event("DeleteFileSystem", account="not-an-account", request={"fileSystemId": "fs-01234567"})
-    with pytest.raises(InvalidEvent, match="^account:"):  # EventBridge always writes 12 digits: checked, not trusted
+    with pytest.raises(InvalidEvent, match=r"^account:"):  # EventBridge always writes 12 digits: checked, not trusted
         parse_any(raw)
 
 
