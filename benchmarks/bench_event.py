@@ -1,40 +1,44 @@
-"""One DisableKey event on simulated estates of growing size: the AWS API calls it costs, and the time.
+"""One key event on simulated organisations of growing size: the AWS calls it costs, and the time.
 
-For each estate size N (default 100, 1,000 and 5,000 EFS file systems in one account and Region),
-about 1% of the file systems use the disabled key (every 100th; the rest use another key or none).
-The estate is built once per size (moto, in-process), then:
+Organisations (``--accounts``, default 5, 50 and 200 accounts; ``--per-account`` file systems each, default 200):
+- the central account 111122223333 holds the key, and ``--per-account`` file systems of its own on another key;
+- three other accounts each hold 5 file systems on the central key (15 affected in all) and the rest on a key
+  of their own;
+- every other account holds ``--per-account`` file systems on a key of its own.
 
-- notify  (the default mode): the same DisableKey is handled --repeat times by one watchdog (one
-          container), each with a new event ID so that duplicate detection lets it through. Calls are
-          reported for the first event (a new container: it also assumes the role into the key's
-          account and creates its clients) and for the last (warm); wall time likewise, cold and the
-          median of the warm runs.
-- enforce: one more DisableKey, with every affected file system tagged ``keywatch:on-key-loss:
-          unmount`` and holding one mount target, so each of them costs its own calls.
+The key-to-file-system index is filled by the sweep's own code (``Sweeper.fill_index``: the listing and the
+writes of a sweep). One ``DisableKey`` is then handled in notify mode, three ways:
 
-The watchdog is wired as the Lambda is in production (estate.settings(): SNS topic, incident store
-and idempotency table in DynamoDB). The effect of the event (the key disabled) is applied before the
-clock starts; building the estate is not measured. Calls come from ``clients.calls``, which counts
-every API call made through the client factory. For scale, the time boto3 alone takes to page through
-DescribeFileSystems on the same estate is reported too: at 5,000 file systems moto's paging is most
-of the wall time.
+- ``index``: the deployment as shipped (``KEYWATCH_INDEX_TABLE`` set);
+- ``scan``: no index: the key's account and every configured account listed, 16 accounts at a time (what
+  keywatch falls back to when the index was never filled);
+- ``scan-sequential``: the same, one account after another: what keywatch did before the index.
 
-Goal: ceil(N/100) DescribeFileSystems + a constant + calls for affected file systems only.
-Figures are reported, never asserted. Results go to benchmarks/results/bench_event.json.
+Each is handled by a new container (its own clients: ``cold`` counts entering accounts, AssumeRole) and then
+once more by the same container (``warm``, a new event ID). Enforce mode is measured too: one ``DisableKey``
+on a key whose 10, 100 or 1,000 file systems (``--enforce``) are tagged ``unmount`` with one mount target each,
+spread over the key's account and three others; afterwards every one must be unmounted and recorded.
 
-    python benchmarks/bench_event.py [--sizes 100,1000,5000] [--repeat 3]
+AWS is a moto server on 127.0.0.1 (benchmarks/motoserver.py) that counts every call and adds ``--latency-ms``
+(default 0 and 20) to each. Large estates are built straight into moto's backends (not measured). Call counts
+carry over to AWS; wall times at 20 ms per call approach what a Lambda sees, at 0 ms they are moto's own cost.
+Figures are reported, never asserted: benchmarks/results/bench_event.json.
+
+    python benchmarks/bench_event.py [--accounts 5,50,200] [--per-account 200] [--enforce 10,100,1000]
+                                     [--latency-ms 0,20]
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
-import math
 import os
 import platform
-import statistics
 import sys
 import time
+import urllib.request
+import uuid
 import warnings
 from collections import Counter
 from datetime import UTC, datetime
@@ -42,15 +46,19 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from keywatch.parse import parse_event
+from motoserver import Counting, moto_server
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "bench_event.json"
 
-ACCOUNT = "111122223333"
+CENTRAL = "111122223333"
 REGION = "us-east-1"
 KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"
-KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{KEY_ID}"
-OTHER_ID = "0987dcba-09fe-87dc-65ba-ab0987654321"
-PAGE = 100  # DescribeFileSystems returns at most 100 file systems a page
+KEY_ARN = f"arn:aws:kms:{REGION}:{CENTRAL}:key/{KEY_ID}"
+USERS = ("210000000001", "210000000002", "210000000003")
+PER_USER = 5  # file systems on the central key in each of the three user accounts
+PATHS = ("index", "scan", "scan-sequential")
 
 warnings.filterwarnings("ignore", message="Couldn't determine the remaining time left")
 for name, value in {
@@ -58,245 +66,314 @@ for name, value in {
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_LOG_LEVEL": "ERROR",
     "POWERTOOLS_METRICS_NAMESPACE": "keywatch",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": REGION,
 }.items():
-    os.environ.setdefault(name, value)
+    os.environ[name] = value
+os.environ.pop("AWS_PROFILE", None)
 
 
-def fleet(size: int) -> dict[str, Any]:
-    """``size`` file systems; every 100th on the key (1%), the others half on another key, half unencrypted."""
-    systems: list[dict[str, Any]] = []
-    for i in range(size):
-        name = f"fs-{i:05d}"
-        if i % 100 == 0:
-            systems.append(
-                {"name": name, "key": KEY_ID, "mount_targets": 1, "tags": {"keywatch:on-key-loss": "unmount"}}
+def bystander(n: int) -> str:
+    return f"{220000000000 + n:012d}"
+
+
+def disable_key() -> dict[str, Any]:
+    """A DisableKey as EventBridge delivers it (events/01_disable_key.json), with a new event ID."""
+    raw = copy.deepcopy(json.loads((ROOT / "events" / "01_disable_key.json").read_text()))
+    raw["detail"]["eventID"] = f"bench-{uuid.uuid4()}"
+    return raw
+
+
+# --- the estate --------------------------------------------------------------------------------------------------
+
+
+class Org:
+    """A simulated organisation on the moto server: built mostly straight into moto's backends."""
+
+    def __init__(self, accounts: list[str]) -> None:
+        from keywatch.cli.simulator import Estate, Fleet
+
+        fleet = {"accounts": [{"id": CENTRAL, "regions": {REGION: {"keys": [{"id": KEY_ID}]}}}]}
+        self.estate = Estate.build(Fleet.model_validate(fleet), index=False)
+        self.accounts = accounts
+        self.on_key: set[str] = set()
+
+    @staticmethod
+    def _backends(account: str) -> tuple[Any, Any]:
+        from moto.efs.models import efs_backends
+        from moto.kms.models import kms_backends
+
+        return kms_backends[account][REGION], efs_backends[account][REGION]
+
+    def file_systems(
+        self, account: str, n: int, key_arn: str | None = None, tags: dict[str, str] | None = None
+    ) -> list[str]:
+        kms, efs = self._backends(account)
+        if key_arn is None:
+            key_arn = kms.create_key(None, "ENCRYPT_DECRYPT", "SYMMETRIC_DEFAULT", f"own key of {account}", None).arn
+        made = []
+        for i in range(n):
+            tag_list = [{"Key": "Name", "Value": f"{account[-4:]}-{len(efs.file_systems_by_id):05d}"}]
+            tag_list += [{"Key": k, "Value": v} for k, v in (tags or {}).items()]
+            fs = efs.create_file_system(
+                f"bench-{i}-{uuid.uuid4()}", "generalPurpose", True, key_arn, "bursting", 0, None, False, tag_list
             )
-        elif i % 2:
-            systems.append({"name": name, "key": OTHER_ID})
-        else:
-            systems.append({"name": name, "encrypted": False})
-    return {
-        "accounts": [
-            {
-                "id": ACCOUNT,
-                "regions": {
-                    REGION: {
-                        "keys": [{"id": KEY_ID, "aliases": ["alias/app"]}, {"id": OTHER_ID}],
-                        "file_systems": systems,
-                    }
-                },
-            }
-        ]
-    }
+            made.append(fs.file_system_id)
+        if key_arn == KEY_ARN:
+            self.on_key.update(made)
+        return made
+
+    def mount(self, account: str, file_systems: list[str]) -> None:
+        """One mount target each, in one subnet of the account."""
+        _, efs = self._backends(account)
+        [subnet], group = self.estate._network(account, REGION, 1)
+        for fs_id in file_systems:
+            efs.create_mount_target(fs_id, subnet, None, [group])
+
+    def fill_index(self) -> int:
+        from keywatch.fanout import targets_for
+        from keywatch.sweep.runner import Sweeper
+
+        return Sweeper(self.watchdog("index", sequential=False)).fill_index(targets_for(self.accounts, [REGION]))
+
+    def clients(self) -> Any:
+        """A new container's clients (the estate's boto3 session: service models are loaded once per process)."""
+        from keywatch.adapters.aws import AwsClients
+        from keywatch.cli.simulator import HOME_ACCOUNT, SIM_ROLE
+
+        return AwsClients(
+            self.estate.clients.session, read_role=SIM_ROLE, write_role=SIM_ROLE, home_account=HOME_ACCOUNT
+        )
+
+    def watchdog(self, path: str, sequential: bool, mode: str = "notify") -> Any:
+        from keywatch.config import Settings
+        from keywatch.models import Mode
+        from keywatch.runtime import build_watchdog
+
+        settings = self.estate.settings(Settings(mode=Mode(mode))).model_copy(
+            update={"accounts": self.accounts, **({} if path == "index" else {"index_table": None})}
+        )
+        watchdog = build_watchdog(settings, self.clients())
+        if sequential:
+            watchdog.locator.workers = 1
+        return watchdog
 
 
-def disable_key(event_id: str) -> dict[str, Any]:
-    """A DisableKey as EventBridge delivers it: the caller passed the bare key ID, the ARN is in resources."""
-    return {
-        "version": "0",
-        "id": f"envelope-{event_id}",
-        "detail-type": "AWS API Call via CloudTrail",
-        "source": "aws.kms",
-        "account": ACCOUNT,
-        "time": "2026-11-28T09:15:42Z",
-        "region": REGION,
-        "resources": [],
-        "detail": {
-            "eventVersion": "1.09",
-            "eventTime": "2026-11-28T09:15:42Z",
-            "eventSource": "kms.amazonaws.com",
-            "eventName": "DisableKey",
-            "awsRegion": REGION,
-            "sourceIPAddress": "203.0.113.24",
-            "userAgent": "aws-cli/2.17.5",
-            "userIdentity": {"type": "IAMUser", "arn": f"arn:aws:iam::{ACCOUNT}:user/bench", "accountId": ACCOUNT},
-            "requestParameters": {"keyId": KEY_ID},
-            "responseElements": None,
-            "eventID": event_id,
-            "resources": [{"accountId": ACCOUNT, "type": "AWS::KMS::Key", "ARN": KEY_ARN}],
-            "recipientAccountId": ACCOUNT,
-        },
-    }
+def organisation(size: int, per_account: int) -> Org:
+    accounts = [CENTRAL, *USERS, *(bystander(n) for n in range(max(0, size - 1 - len(USERS))))][:size]
+    org = Org(accounts)
+    org.file_systems(CENTRAL, per_account)
+    for user in USERS[: max(0, size - 1)]:
+        org.file_systems(user, PER_USER, KEY_ARN)
+        org.file_systems(user, per_account - PER_USER)
+    for account in accounts[1 + len(USERS) :]:
+        org.file_systems(account, per_account)
+    return org
 
 
-def paging_floor(estate: Any) -> float:
-    """Wall time of paging through DescribeFileSystems with boto3 alone (warm client): moto's share of the time."""
-    efs = estate.clients.client("efs", ACCOUNT, REGION)
-    for _ in efs.get_paginator("describe_file_systems").paginate(PaginationConfig={"PageSize": PAGE}):
-        pass  # warm up the client
+# --- measuring -----------------------------------------------------------------------------------------------------
+
+
+def handle(org: Org, watchdog: Any, counting: Counting) -> dict[str, Any]:
+    event = parse_event(disable_key())
+    counting.take()
+    watchdog.clients.calls.clear()
     started = time.perf_counter()
-    for _ in efs.get_paginator("describe_file_systems").paginate(PaginationConfig={"PageSize": PAGE}):
-        pass
-    return time.perf_counter() - started
+    result = watchdog.handle_event(event)
+    wall = time.perf_counter() - started
+    calls = counting.take()
+    return {
+        "wall_seconds": round(wall, 4),
+        "calls": calls,
+        "total_calls": sum(calls.values()),
+        "self_counted": sum(watchdog.clients.calls.values()),
+        "outcome": result.outcome.value,
+        "affected": sorted(fs.file_system_id for fs in result.affected),
+        "reason": result.reason,
+        "result": result,
+    }
 
 
-def measure(size: int, repeat: int) -> list[dict[str, Any]]:
-    from keywatch.adapters.aws import AwsClients
-    from keywatch.cli.simulator import HOME_ACCOUNT, SIM_ROLE, Estate, Fleet, simulated_aws
-    from keywatch.config import Settings
-    from keywatch.models import Mode
-    from keywatch.parse import parse_event
-    from keywatch.runtime import build_watchdog
-
-    rows: list[dict[str, Any]] = []
-    with simulated_aws():
-        started = time.perf_counter()
-        estate = Estate.build(Fleet.model_validate(fleet(size)))
-        build_seconds = time.perf_counter() - started
-        estate.apply(parse_event(disable_key("bench-apply")))  # AWS has disabled the key before the event arrives
-        floor = paging_floor(estate)
-
-        for mode, runs in ((Mode.NOTIFY, repeat), (Mode.ENFORCE, 1)):
-            # A new container: its own clients, so the first event pays for entering the key's account.
-            clients = AwsClients(read_role=SIM_ROLE, write_role=SIM_ROLE, home_account=HOME_ACCOUNT)
-            watchdog = build_watchdog(estate.settings(Settings(mode=mode)), clients)
-            walls: list[float] = []
-            counted: list[Counter[str]] = []
-            affected, outcome = 0, ""
-            for run in range(runs):
-                event = parse_event(disable_key(f"bench-{size}-{mode.value}-{run}"))
-                clients.calls.clear()
-                started = time.perf_counter()
-                result = watchdog.handle_event(event)
-                walls.append(time.perf_counter() - started)
-                counted.append(Counter(clients.calls))
-                affected, outcome = len(result.affected), result.outcome.value
-            cold, warm = counted[0], counted[-1] if runs > 1 else None
+def measure_paths(org: Org, counting: Counting, latencies: list[int]) -> list[dict[str, Any]]:
+    rows = []
+    for latency in latencies:
+        counting.latency = latency / 1000
+        for path in PATHS:
+            watchdog = org.watchdog(path.split("-")[0], sequential=path.endswith("sequential"))
+            cold, warm = handle(org, watchdog, counting), handle(org, watchdog, counting)
             rows.append(
                 {
-                    "file_systems": size,
-                    "mode": mode.value,
-                    "affected": affected,
-                    "outcome": outcome,
-                    "expected_describe_file_systems": math.ceil(size / PAGE),
-                    "calls": dict(sorted(cold.items())),
-                    "total_calls": sum(cold.values()),
-                    "describe_file_systems": cold.get("efs:DescribeFileSystems", 0),
-                    "calls_warm": dict(sorted(warm.items())) if warm is not None else None,
-                    "total_calls_warm": sum(warm.values()) if warm is not None else None,
-                    "wall_seconds": {
-                        "runs": [round(w, 4) for w in walls],
-                        "cold": round(walls[0], 4),
-                        "warm_median": round(statistics.median(walls[1:]), 4) if runs > 1 else None,
-                    },
-                    "paging_floor_seconds": round(floor, 4),
-                    "estate_build_seconds": round(build_seconds, 2),
+                    "accounts": len(org.accounts),
+                    "latency_ms": latency,
+                    "path": path,
+                    "affected": len(cold["affected"]),
+                    "found_every_file_system_on_the_key": set(cold["affected"]) == org.on_key,
+                    "outcome": cold["outcome"],
+                    "reason": cold["reason"],
+                    "cold": {k: v for k, v in cold.items() if k not in ("affected", "reason", "result", "outcome")},
+                    "warm": {k: v for k, v in warm.items() if k not in ("affected", "reason", "result", "outcome")},
                 }
             )
+            print(
+                f"  {len(org.accounts):>3} accounts, {latency:>2} ms, {path:<15} cold {cold['total_calls']:>4} calls "
+                f"{cold['wall_seconds']:.2f}s, warm {warm['total_calls']:>4} calls {warm['wall_seconds']:.2f}s, "
+                f"{len(cold['affected'])} affected",
+                file=sys.stderr,
+            )
+    counting.latency = 0
     return rows
 
 
-def scaling(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Split each operation's count (first event) into a constant and a part per affected file system.
+def measure_enforce(affected: int, counting: Counting, latencies: list[int]) -> list[dict[str, Any]]:
+    """``affected`` file systems tagged unmount with one mount target each, over the key's account and three others."""
+    from moto.efs.models import efs_backends
 
-    DescribeFileSystems is left out: it grows with pages of 100, which here (1% on the key) is also the
-    number of affected file systems. Fitted on the smallest and largest estate, checked on every one.
-    """
-    rows = sorted(rows, key=lambda r: r["affected"])
-    if len(rows) < 2 or rows[0]["affected"] == rows[-1]["affected"]:
-        return {}
-    small, large = rows[0], rows[-1]
-    span = large["affected"] - small["affected"]
-    per_fs: dict[str, float] = {}
-    constant: dict[str, float] = {}
-    for op in sorted((set(small["calls"]) | set(large["calls"])) - {"efs:DescribeFileSystems"}):
-        slope = (large["calls"].get(op, 0) - small["calls"].get(op, 0)) / span
-        if slope:
-            per_fs[op] = round(slope, 2)
-        base = round(small["calls"].get(op, 0) - slope * small["affected"], 2)
-        if base:
-            constant[op] = base
-    fits = all(
-        r["total_calls"] == r["describe_file_systems"] + sum(constant.values()) + sum(per_fs.values()) * r["affected"]
-        for r in rows
-    )
-    return {
-        "constant": sum(constant.values()),
-        "constant_calls": constant,
-        "per_affected_file_system": sum(per_fs.values()),
-        "per_affected_file_system_calls": per_fs,
-        "fits_every_size": fits,
-    }
-
-
-def ms(seconds: float | None) -> str:
-    return "-" if seconds is None else f"{seconds * 1000:.0f}"
-
-
-def table(rows: list[dict[str, Any]]) -> str:
-    head = (
-        "file systems",
-        "mode",
-        "affected",
-        "DescribeFileSystems (goal)",
-        "other calls",
-        "total cold/warm",
-        "wall ms cold/warm",
-        "paging alone ms",
-    )
-    lines = [" | ".join(head), " | ".join("-" * len(h) for h in head)]
-    for r in rows:
-        warm = r["total_calls_warm"] if r["total_calls_warm"] is not None else "-"
-        lines.append(
-            " | ".join(
-                [
-                    f"{r['file_systems']:,}",
-                    r["mode"],
-                    str(r["affected"]),
-                    f"{r['describe_file_systems']} ({r['expected_describe_file_systems']})",
-                    str(r["total_calls"] - r["describe_file_systems"]),
-                    f"{r['total_calls']}/{warm}",
-                    f"{r['wall_seconds']['cold'] * 1000:.0f}/{ms(r['wall_seconds']['warm_median'])}",
-                    ms(r["paging_floor_seconds"]),
-                ]
-            )
+    rows = []
+    for latency in latencies:
+        org = Org([CENTRAL, *USERS])
+        spread = [CENTRAL, *USERS]
+        for i, account in enumerate(spread):
+            n = affected // len(spread) + (1 if i < affected % len(spread) else 0)
+            made = org.file_systems(account, n, KEY_ARN, {"keywatch:on-key-loss": "unmount"})
+            org.mount(account, made)
+        org.fill_index()
+        org.estate.apply(parse_event(disable_key()))  # AWS has disabled the key when the event arrives
+        counting.latency = latency / 1000
+        watchdog = org.watchdog("index", sequential=False, mode="enforce")
+        run = handle(org, watchdog, counting)
+        counting.latency = 0
+        result = run["result"]
+        left = sum(
+            efs_backends[fs.account][REGION].file_systems_by_id[fs.file_system_id].number_of_mount_targets
+            for fs in result.affected
         )
-    lines.append("")
+        recorded = watchdog.incidents.snapshots(KEY_ARN) if watchdog.incidents is not None else {}
+        done = Counter(a.status for a in result.actions)
+        rows.append(
+            {
+                "affected": len(run["affected"]),
+                "latency_ms": latency,
+                "wall_seconds": run["wall_seconds"],
+                "calls": run["calls"],
+                "total_calls": run["total_calls"],
+                "actions": dict(done),
+                "mount_targets_left": left,
+                "recorded": len(recorded),
+                "all_unmounted_and_recorded": left == 0 and len(recorded) == affected,
+                "outcome": run["outcome"],
+            }
+        )
+        print(
+            f"  enforce {affected:>5} affected, {latency:>2} ms: {run['wall_seconds']:.2f}s, "
+            f"{run['total_calls']} calls, "
+            f"actions {dict(done)}, mount targets left {left}, recorded {len(recorded)}",
+            file=sys.stderr,
+        )
+        reset(counting)
+    return rows
+
+
+def reset(counting: Counting) -> None:
+    """A fresh moto for the next organisation."""
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"))
+    counting.take()
+
+
+# --- report ----------------------------------------------------------------------------------------------------------
+
+
+def per_operation(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """For each path: the cold calls by operation at each size, and whether they stay the same as accounts grow."""
+    out: dict[str, Any] = {}
+    for path in PATHS:
+        mine = [r for r in rows if r["path"] == path and r["latency_ms"] == 0]
+        by_size = {r["accounts"]: r["cold"]["calls"] for r in mine}
+        out[path] = {
+            "calls_by_accounts": by_size,
+            "same_at_every_size": len({json.dumps(c, sort_keys=True) for c in by_size.values()}) == 1,
+        }
+    return out
+
+
+def table(rows: list[dict[str, Any]], enforce: list[dict[str, Any]]) -> str:
+    lines = ["accounts | latency | path            | calls cold/warm | wall cold/warm (s) | affected | all found"]
     for r in rows:
-        lines.append(f"{r['file_systems']:>5} {r['mode']:<7} " + ", ".join(f"{op} {n}" for op, n in r["calls"].items()))
+        lines.append(
+            f"{r['accounts']:>8} | {r['latency_ms']:>4} ms | {r['path']:<15} | "
+            f"{r['cold']['total_calls']:>5}/{r['warm']['total_calls']:<5}   | "
+            f"{r['cold']['wall_seconds']:>7.2f}/{r['warm']['wall_seconds']:<7.2f}    | {r['affected']:>8} | "
+            f"{r['found_every_file_system_on_the_key']}"
+        )
+    if enforce:
+        lines += ["", "enforce: affected | latency | wall (s) | calls | actions | left | recorded"]
+        for r in enforce:
+            lines.append(
+                f"         {r['affected']:>8} | {r['latency_ms']:>4} ms | {r['wall_seconds']:>8.2f} | "
+                f"{r['total_calls']:>5} | "
+                f"{r['actions']} | {r['mount_targets_left']} | {r['recorded']}"
+            )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="100,1000,5000", help="estate sizes, comma-separated")
-    parser.add_argument("--repeat", type=int, default=3, help="notify-mode runs per size (wall time)")
+    parser.add_argument("--accounts", default="5,50,200", help="organisation sizes, comma-separated")
+    parser.add_argument("--per-account", type=int, default=200, help="file systems in each account")
+    parser.add_argument("--enforce", default="10,100,1000", help="affected file systems in the enforce runs ('' skips)")
+    parser.add_argument("--latency-ms", default="0,20", help="round trip added to every call, one run each")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    sizes = [int(s) for s in args.accounts.split(",") if s.strip()]
+    latencies = [int(s) for s in args.latency_ms.split(",") if s.strip()]
+    enforce_sizes = [int(s) for s in args.enforce.split(",") if s.strip()]
 
     rows: list[dict[str, Any]] = []
-    for size in sizes:
-        print(f"building and measuring {size:,} file systems...", file=sys.stderr)
-        rows.extend(measure(size, max(1, args.repeat)))
+    enforce: list[dict[str, Any]] = []
+    built: dict[int, float] = {}
+    with moto_server() as (_endpoint, counting):
+        os.environ["AWS_ENDPOINT_URL"] = _endpoint
+        for size in sizes:
+            print(f"building an organisation of {size} accounts x {args.per_account} file systems...", file=sys.stderr)
+            started = time.perf_counter()
+            org = organisation(size, args.per_account)
+            indexed = org.fill_index()
+            built[size] = round(time.perf_counter() - started, 1)
+            print(f"  built and indexed ({indexed} entries) in {built[size]}s", file=sys.stderr)
+            org.estate.apply(parse_event(disable_key()))  # AWS has disabled the key when the event arrives
+            rows += measure_paths(org, counting, latencies)
+            reset(counting)
+        for affected in enforce_sizes:
+            print(f"enforce, {affected} affected file systems...", file=sys.stderr)
+            enforce += measure_enforce(affected, counting, latencies)
 
-    summary: dict[str, Any] = {
-        "describe_file_systems_is_ceil_n_over_100": all(
-            r["describe_file_systems"] == r["expected_describe_file_systems"] for r in rows
-        ),
-    }
-    for mode in ("notify", "enforce"):
-        summary[mode] = scaling([r for r in rows if r["mode"] == mode])
+    for r in rows:
+        del r["reason"]
     document = {
-        "benchmark": "one DisableKey event, estate of N EFS file systems, ~1% on the key",
+        "benchmark": "one DisableKey on simulated organisations, through the index and through a scan of every account",
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
         "platform": platform.platform(),
+        "cpus": os.cpu_count(),
         "moto": version("moto"),
         "boto3": version("boto3"),
+        "per_account": args.per_account,
+        "affected_on_the_key": PER_USER * len(USERS),
         "note": (
-            "AWS is simulated by moto in-process: call counts carry over to AWS, wall times do not. "
-            "paging_floor_seconds is boto3 paging DescribeFileSystems alone on the same estate: moto's "
-            "share of the wall time (its paging is superlinear in N)."
+            "AWS is a moto server on 127.0.0.1 that counts every call and adds latency_ms to each. 'cold' is a new "
+            "container (it assumes a role into each account it enters), 'warm' the same container's next event. "
+            "Call counts carry over to AWS; wall times at 0 ms are moto's own cost."
         ),
-        "summary": summary,
+        "build_seconds": built,
+        "per_operation": per_operation(rows),
         "results": rows,
+        "enforce": enforce,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(document, indent=2) + "\n")
-    print(table(rows))
-    print()
-    print(json.dumps(summary, indent=1))
+    args.out.write_text(json.dumps(document, indent=2, default=str) + "\n")
+    print(table(rows, enforce))
+    print(json.dumps(document["per_operation"], indent=1))
     print(f"written to {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
     return 0
 

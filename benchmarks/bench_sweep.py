@@ -30,8 +30,6 @@ than the floor: ceil(N/100) DescribeFileSystems per account-Region + 2 per disti
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import logging
 import math
@@ -42,18 +40,15 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 import uuid
-from collections import Counter
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+
+from motoserver import moto_like_aws, moto_server
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "sweep.json"
@@ -165,127 +160,6 @@ def simulated(label: str, fleet: dict[str, Any], runs: int) -> dict[str, Any]:
         file=sys.stderr,
     )
     return row
-
-
-# --- the moto server, counting every request ----------------------------------------------------------------------
-
-REST_ROUTES = [
-    ("GET", re.compile(r"^/2015-02-01/file-systems/?$"), "efs:DescribeFileSystems"),
-    ("POST", re.compile(r"^/2015-02-01/file-systems/?$"), "efs:CreateFileSystem"),
-    ("GET", re.compile(r"^/2015-02-01/mount-targets"), "efs:DescribeMountTargets"),
-    ("GET", re.compile(r"^/2015-02-01/resource-tags/"), "efs:ListTagsForResource"),
-]
-SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
-
-
-class Counting:
-    """WSGI middleware: count requests as "<service>:<Action>"."""
-
-    def __init__(self, app: Callable[..., Any]) -> None:
-        self.app = app
-        self.calls: Counter[str] = Counter()
-        self.latency = 0.0  # seconds added to every AWS call: the round trip a real endpoint costs
-        self._lock = threading.Lock()
-
-    def classify(self, environ: dict[str, Any]) -> str | None:
-        path = environ.get("PATH_INFO", "")
-        if path.startswith("/moto-api"):
-            return None
-        match = SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
-        service = match.group(1) if match else "unknown"
-        if service == "elasticfilesystem":
-            service = "efs"
-        target = environ.get("HTTP_X_AMZ_TARGET")
-        if target:
-            return f"{service}:{target.rsplit('.', 1)[-1]}"
-        action = parse_qs(environ.get("QUERY_STRING", "")).get("Action")
-        if not action and environ.get("REQUEST_METHOD") == "POST":
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-            body = environ["wsgi.input"].read(length) if length else b""
-            environ["wsgi.input"] = io.BytesIO(body)
-            if b"Action=" in body:
-                action = parse_qs(body.decode(errors="replace")).get("Action")
-        if action:
-            return f"{service}:{action[0]}"
-        for method, route, name in REST_ROUTES:
-            if environ.get("REQUEST_METHOD") == method and route.match(path):
-                return name
-        return f"{service}:{environ.get('REQUEST_METHOD')} {path}"
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        name = self.classify(environ)
-        if name:
-            with self._lock:
-                self.calls[name] += 1
-            if self.latency:
-                time.sleep(self.latency)  # releases the GIL: concurrent callers overlap, as with AWS
-        return self.app(environ, start_response)
-
-    def take(self) -> dict[str, int]:
-        with self._lock:
-            taken = dict(sorted(self.calls.items()))
-            self.calls.clear()
-        return taken
-
-
-@contextmanager
-def moto_like_aws() -> Iterator[None]:
-    """Two moto quirks AWS doesn't have, removed for both tools alike.
-
-    - DescribeFileSystems without MaxItems: moto answers 10 per page, AWS 100 (Custodian passes none);
-    - each page's marker is an MD5 of the JSON of every remaining file system, which makes paging O(N^2).
-    """
-    from moto.efs.models import EFSBackend
-    from moto.efs.responses import EFSResponse
-
-    original_param, original_marker = EFSResponse._get_int_param, EFSBackend._mark_description
-
-    def aws_page_size(self: Any, name: str, if_none: Any = None) -> Any:
-        return original_param(self, name, 100 if name == "MaxItems" and if_none == 10 else if_none)
-
-    def marker(self: Any, corpus: list[Any], max_items: int) -> str | None:
-        if max_items >= len(corpus):
-            return None
-        token = uuid.uuid4().hex
-        self.next_markers[token] = corpus[max_items:]
-        return token
-
-    EFSResponse._get_int_param = aws_page_size  # type: ignore[method-assign]
-    EFSBackend._mark_description = marker  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        EFSResponse._get_int_param = original_param  # type: ignore[method-assign]
-        EFSBackend._mark_description = original_marker  # type: ignore[method-assign]
-
-
-@contextmanager
-def moto_server(as_shipped: bool = False) -> Iterator[tuple[str, Counting]]:
-    """A moto server on 127.0.0.1 (random free port) whose every request is counted.
-
-    ``as_shipped`` leaves moto's EFS paging as a ``moto_server`` user gets it (10 per page when the
-    client sends no MaxItems, an O(N^2) marker); otherwise it answers 100 per page, as AWS does."""
-    from moto.moto_server.threaded_moto_server import MotoRequestHandler, ThreadedMotoServer
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-    from werkzeug.serving import make_server
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    counting = Counting(DomainDispatcherApplication(create_backend_app))
-
-    class CountingMotoServer(ThreadedMotoServer):
-        def _server_entry(self) -> None:
-            self._server = make_server(self._ip_address, self._port, counting, True, request_handler=MotoRequestHandler)
-            self._server_ready_event.set()
-            self._server.serve_forever()
-
-    server = CountingMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    with contextlib.nullcontext() if as_shipped else moto_like_aws():
-        server.start()
-        host, port = server.get_host_and_port()
-        try:
-            yield f"http://{host}:{port}", counting
-        finally:
-            server.stop()
 
 
 def populate(endpoint: str, n: int, keys: int) -> dict[str, Any]:
