@@ -42,6 +42,7 @@ class Counting:
     def __init__(self, app: Callable[..., Any]) -> None:
         self.app = app
         self.calls: Counter[str] = Counter()
+        self.moto_seconds: Counter[str] = Counter()  # the server's own time per operation (moto, not the network)
         self.latency = 0.0  # seconds added to every AWS call: the round trip a real endpoint costs
         self._lock = threading.Lock()
 
@@ -77,7 +78,13 @@ class Counting:
                 self.calls[name] += 1
             if self.latency:
                 time.sleep(self.latency)  # releases the GIL: concurrent callers overlap, as with AWS
-        return self.app(environ, start_response)
+        started = time.perf_counter()
+        try:
+            return self.app(environ, start_response)
+        finally:
+            if name:
+                with self._lock:
+                    self.moto_seconds[name] += time.perf_counter() - started
 
     def take(self) -> dict[str, int]:
         with self._lock:
@@ -88,13 +95,16 @@ class Counting:
 
 @contextmanager
 def moto_like_aws() -> Iterator[None]:
-    """Three moto quirks AWS doesn't have, removed for every tool alike.
+    """Four moto quirks AWS doesn't have, removed for every tool alike.
 
     - DescribeFileSystems without MaxItems: moto answers 10 per page, AWS 100 (Custodian passes none);
     - each page's marker is an MD5 of the JSON of every remaining file system, which makes paging O(N^2);
     - a DynamoDB Query on the table's partition key sorts and walks every item of the table (O(table) per
-      Query, seconds for a 40,000-item index); AWS reads the one partition.
+      Query, seconds for a 40,000-item index); AWS reads the one partition;
+    - every request finds its account by walking every account moto has seen for the caller's access key
+      (O(accounts) per call, whatever the call): here it is remembered once found.
     """
+    import moto.iam.models as iam_models
     from moto.dynamodb.models.table import Table
     from moto.efs.models import EFSBackend
     from moto.efs.responses import EFSResponse
@@ -133,12 +143,23 @@ def moto_like_aws() -> Iterator[None]:
         self.next_markers[token] = corpus[max_items:]
         return token
 
+    original_account_of = iam_models.get_account_id_from
+    accounts_of: dict[str, str] = {}
+
+    def account_of(access_key: str) -> str:
+        found = accounts_of.get(access_key)
+        if found is None:
+            found = accounts_of[access_key] = original_account_of(access_key)
+        return found
+
     EFSResponse._get_int_param = aws_page_size  # type: ignore[method-assign]
     EFSBackend._mark_description = marker  # type: ignore[method-assign]
     Table.query, Table.all_items = query, all_items  # type: ignore[method-assign]
+    iam_models.get_account_id_from = account_of
     try:
         yield
     finally:
+        iam_models.get_account_id_from = original_account_of
         EFSResponse._get_int_param = original_param  # type: ignore[method-assign]
         EFSBackend._mark_description = original_marker  # type: ignore[method-assign]
         Table.query, Table.all_items = original_query, original_all_items  # type: ignore[method-assign]

@@ -28,7 +28,7 @@ from keywatch.assess import file_systems_using, normalise_key_arn
 from keywatch.keys import split_key_arn
 from keywatch.models import FileSystem
 from keywatch.observability import logger
-from keywatch.sweep.index import IndexEntry
+from keywatch.sweep.index import Candidate
 
 WORKERS = 16
 
@@ -88,15 +88,15 @@ class Locator:
             logger.warning("account skipped", account=account, region=region, error=str(exc))
             return _Unread(account, str(exc))
 
-    def _confirmed(self, entry: IndexEntry, key_arn: str) -> FileSystem | _Unread | None:
+    def _confirmed(self, candidate: Candidate, key_arn: str) -> FileSystem | _Unread | None:
         """The candidate as it is now, if it still exists and still uses the key (one call)."""
         try:
-            fs = self.efs.get(entry.file_system_id, entry.account, entry.region)
+            fs = self.efs.get(candidate.file_system_id, candidate.account, candidate.region)
         except AccountAccessError as exc:
-            logger.warning("candidate unconfirmed", account=entry.account, file_system=entry.file_system_id)
-            return _Unread(entry.account, str(exc))
+            logger.warning("candidate unconfirmed", account=candidate.account, file_system=candidate.file_system_id)
+            return _Unread(candidate.account, str(exc))
         if fs is None or normalise_key_arn(fs, self.alias_target) != key_arn.lower():
-            logger.info("candidate gone", account=entry.account, file_system=entry.file_system_id)
+            logger.info("candidate gone", account=candidate.account, file_system=candidate.file_system_id)
             return None
         return fs
 
@@ -110,24 +110,25 @@ class Locator:
             if self.index is None:
                 return self._collect(pool, key_arn, "scan", own, others, [])
             swept = pool.submit(self.index.swept, region)
-            candidates = pool.submit(self.index.candidates, key_arn)
+            named = pool.submit(self.index.candidates, key_arn)
             now = self._clock()
             try:
                 swept_accounts = {m.account for m in swept.result() if m.live(now)}
-                entries = [e for e in candidates.result() if e.live(now)]
+                candidates = [c for c in named.result() if c.live(now)]
             except IndexUnavailable as exc:
                 logger.warning("index unreadable", key_arn=key_arn, error=str(exc))
                 why = f"The key-to-file-system index could not be read ({exc}), so keywatch"
                 return self._collect(pool, key_arn, "scan", own, others, [], self._fallback(why, others))
-            entries = [e for e in entries if (e.account, e.region) != (account, region)]
+            candidates = [c for c in candidates if (c.account, c.region) != (account, region)]
             if not swept_accounts:
                 why = f"The key-to-file-system index holds no completed sweep of {region} yet, so keywatch"
-                listed = [a for a in others if a not in {e.account for e in entries}]
-                return self._collect(pool, key_arn, "scan", own, listed, entries, self._fallback(why, others))
+                elsewhere = [c for c in candidates if c.account not in others]  # the others are listed in full
+                return self._collect(pool, key_arn, "scan", own, others, elsewhere, self._fallback(why, others))
             unswept = [a for a in others if a not in swept_accounts]
             if unswept:
                 logger.info("accounts not in the index yet", region=region, accounts=unswept)
-            return self._collect(pool, key_arn, "index", own, unswept, entries)
+            elsewhere = [c for c in candidates if c.account not in unswept]  # unswept accounts are listed in full
+            return self._collect(pool, key_arn, "index", own, unswept, elsewhere)
 
     @staticmethod
     def _fallback(why: str, others: Sequence[str]) -> str:
@@ -148,12 +149,12 @@ class Locator:
         via: Literal["index", "scan"],
         own: Future[list[FileSystem] | _Unread],
         listed: Sequence[str],
-        entries: Sequence[IndexEntry],
+        candidates: Sequence[Candidate],
         note: str | None = None,
     ) -> Located:
         _, region, _ = split_key_arn(key_arn)
         scans = [pool.submit(self._listed, a, region, key_arn) for a in listed]
-        confirmations = [pool.submit(self._confirmed, e, key_arn) for e in dict.fromkeys(entries)]
+        confirmations = [pool.submit(self._confirmed, c, key_arn) for c in dict.fromkeys(candidates)]
         found: list[FileSystem] = []
         unread: list[_Unread] = []
         unconfirmed: list[_Unread] = []
@@ -186,7 +187,7 @@ class Locator:
             via=via,
             found=len(found),
             scanned=len(listed) + 1,
-            candidates=len(entries),
+            candidates=len(candidates),
             unconfirmed=len(unconfirmed),
         )
         return located

@@ -243,3 +243,17 @@ def test_given_every_efs_sample_when_parsed_then_each_names_a_file_system_the_in
         event = parse_any(load_event(name))
         assert isinstance(event, EfsEvent) and ignored_because(event) is None, name
         assert event.file_system_id == "fs-0a1b2c3d4e5f60718", name
+
+
+def test_given_an_index_never_swept_when_an_efs_event_named_a_file_system_then_a_key_event_still_finds_it(
+    make_estate: Callable[..., Any],
+) -> None:
+    """Before the first sweep the event path lists the configured accounts, and still confirms what EFS events put
+    in the index: here the account is not configured at all (organisation mode)."""
+    estate = make_estate(organisation(bystanders=0), index=False)
+    handle(estate, created("fs-0123456789abcdef3", name="early-bird"), accounts=[])
+
+    handled = handle(estate, disable_key(), accounts=[])
+
+    assert handled.names == ["central-home", "early-bird"]
+    assert "holds no completed sweep of us-east-1 yet" in handled.result.reason

@@ -13,7 +13,7 @@ from keywatch.models import POLICY_TAG, FileSystem, IpAddressType, MountTargetSp
 
 if TYPE_CHECKING:
     from mypy_boto3_efs import EFSClient
-    from mypy_boto3_efs.type_defs import MountTargetDescriptionTypeDef
+    from mypy_boto3_efs.type_defs import FileSystemDescriptionTypeDef, MountTargetDescriptionTypeDef
 
 PAGE_SIZE = 100  # the most DescribeFileSystems returns per page
 
@@ -26,11 +26,16 @@ class EfsGateway:
         return self._clients.client("efs", account, region, purpose)
 
     @needs("elasticfilesystem:DescribeFileSystems")
-    def file_systems(self, account: str, region: str) -> Iterator[FileSystem]:
-        """Every file system in one account and Region: ceil(N/100) DescribeFileSystems calls."""
+    def pages(self, account: str, region: str) -> Iterator[list[FileSystemDescriptionTypeDef]]:
+        """The raw DescribeFileSystems pages of one account and Region: ceil(N/100) calls, one after another."""
         paginator = self._client(account, region).get_paginator("describe_file_systems")
         for page in paginator.paginate(PaginationConfig={"PageSize": PAGE_SIZE}):
-            for raw in page.get("FileSystems", []):
+            yield page.get("FileSystems", [])
+
+    def file_systems(self, account: str, region: str) -> Iterator[FileSystem]:
+        """Every file system in one account and Region: ceil(N/100) DescribeFileSystems calls."""
+        for page in self.pages(account, region):
+            for raw in page:
                 yield to_file_system(raw, account, region)
 
     @needs("elasticfilesystem:DescribeFileSystems")

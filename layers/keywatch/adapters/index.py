@@ -26,7 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from keywatch.adapters.aws import AwsClients
 from keywatch.iam import needs
 from keywatch.models import Policy
-from keywatch.sweep.index import IndexEntry, SweptMarker
+from keywatch.sweep.index import Candidate, IndexEntry, Swept, SweptMarker
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -50,12 +50,12 @@ def file_system_key(account: str, region: str, file_system_id: str) -> str:
 
 
 class KeyIndex(Protocol):
-    def candidates(self, key_arn: str) -> list[IndexEntry]:
-        """Every entry under the key (expired ones included: the caller decides)."""
+    def candidates(self, key_arn: str) -> list[Candidate]:
+        """Where the file systems on the key are (expired entries included: the caller decides)."""
         ...
 
-    def swept(self, region: str) -> list[SweptMarker]:
-        """The markers of one Region: which accounts a sweep has written to the index."""
+    def swept(self, region: str) -> list[Swept]:
+        """The accounts of one Region that a sweep has written to the index (expired ones included)."""
         ...
 
     def put(self, entries: Sequence[IndexEntry]) -> None: ...
@@ -77,13 +77,13 @@ class MemoryKeyIndex:
         self.markers: dict[tuple[str, str], SweptMarker] = {}
         self._lock = threading.Lock()
 
-    def candidates(self, key_arn: str) -> list[IndexEntry]:
+    def candidates(self, key_arn: str) -> list[Candidate]:
         with self._lock:
-            return [e for (k, _), e in sorted(self.entries.items()) if k == key_arn.lower()]
+            return [_candidate(e) for (k, _), e in sorted(self.entries.items()) if k == key_arn.lower()]
 
-    def swept(self, region: str) -> list[SweptMarker]:
+    def swept(self, region: str) -> list[Swept]:
         with self._lock:
-            return [m for (r, _), m in sorted(self.markers.items()) if r == region]
+            return [Swept(m.account, m.expires_at) for (r, _), m in sorted(self.markers.items()) if r == region]
 
     def put(self, entries: Sequence[IndexEntry]) -> None:
         with self._lock:
@@ -159,6 +159,10 @@ def marker_item(marker: SweptMarker) -> dict[str, Any]:
     )
 
 
+def _candidate(entry: IndexEntry) -> Candidate:
+    return Candidate(entry.account, entry.region, entry.file_system_id, entry.expires_at)
+
+
 def _entry(item: dict[str, Any]) -> IndexEntry:
     fields = _decode(item)
     return IndexEntry(
@@ -210,20 +214,28 @@ class DynamoKeyIndex:
             raise IndexUnavailable(f"Query {self.table_name}: {exc}") from exc
 
     @needs("dynamodb:Query", scope="index")
-    def candidates(self, key_arn: str) -> list[IndexEntry]:
+    def candidates(self, key_arn: str) -> list[Candidate]:
+        """One Query on the key; only where each file system is (the rest is confirmed live anyway)."""
         items = self._read(
             KeyConditionExpression="pk = :k AND begins_with(sk, :fs)",
+            ProjectionExpression="account, #region, file_system_id, expires_at",
+            ExpressionAttributeNames={"#region": "region"},  # a reserved word in DynamoDB expressions
             ExpressionAttributeValues={":k": {"S": key_arn.lower()}, ":fs": {"S": "fs#"}},
         )
-        return [_entry(item) for item in items]
+        return [
+            Candidate(f["account"], f["region"], f["file_system_id"], int(f["expires_at"]))
+            for f in (_decode(item) for item in items)
+        ]
 
     @needs("dynamodb:Query", scope="index")
-    def swept(self, region: str) -> list[SweptMarker]:
+    def swept(self, region: str) -> list[Swept]:
+        """One Query on the Region's markers; two short attributes each (a few dozen bytes per account)."""
         items = self._read(
             KeyConditionExpression="pk = :m AND begins_with(sk, :r)",
+            ProjectionExpression="account, expires_at",
             ExpressionAttributeValues={":m": {"S": MARKERS}, ":r": {"S": f"{region}#"}},
         )
-        return [_marker(item) for item in items]
+        return [Swept(f["account"], int(f["expires_at"])) for f in (_decode(item) for item in items)]
 
     @needs("dynamodb:BatchWriteItem", scope="index")
     def put(self, entries: Sequence[IndexEntry]) -> None:

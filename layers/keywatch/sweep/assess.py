@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from keywatch.assess import CRITICAL_STATES, HIGH_STATES, Verdict, decide, grant_lost, normalise_key_arn
+from keywatch.assess import CRITICAL_STATES, HIGH_STATES, Verdict, decide, grant_lost
 from keywatch.keys import InvalidKeyIdentifier, KeyRef
 from keywatch.models import DELETED, UNKNOWN, FileSystem, KeyEvent, KeyInfo, KeyState, Outcome, Severity
 from keywatch.sweep.models import (
@@ -25,37 +26,51 @@ AWS_MANAGED_ALIAS = "alias/aws/elasticfilesystem"
 PAGE_SIZE = 100  # DescribeFileSystems returns up to 100 per page
 
 
+@lru_cache(maxsize=65536)
+def _reference(kms_key_id: str, account: str, region: str) -> tuple[KeyUse, KeyRef | None, str | None]:
+    """How a ``KmsKeyId`` names its key, parsed once per distinct (value, account, Region) however many file
+    systems share it: (use, the reference located in the file system's account and Region, the key ARN in lower
+    case when the value names a key rather than an alias)."""
+    try:
+        ref = KeyRef.parse(kms_key_id).located(account, region)
+    except InvalidKeyIdentifier:
+        return "invalid", None, None
+    if ref.is_alias:
+        return ("aws_managed" if ref.name == AWS_MANAGED_ALIAS else "alias"), ref, None
+    return "key", ref, ref.arn.lower()
+
+
 def classify(fs: FileSystem) -> KeyUse:
     """How a file system is encrypted, before any key is looked up."""
     if not fs.encrypted:
         return "unencrypted"
     if not fs.kms_key_id:
         return "aws_managed"  # moto stores no key; AWS reports the aws/elasticfilesystem key's ARN
-    try:
-        ref = KeyRef.parse(fs.kms_key_id)
-    except InvalidKeyIdentifier:
-        return "invalid"
-    if ref.is_alias:
-        return "aws_managed" if ref.name == AWS_MANAGED_ALIAS else "alias"
-    return "key"
+    return _reference(fs.kms_key_id, fs.account, fs.region)[0]
 
 
 def alias_locations(file_systems: Iterable[FileSystem]) -> set[tuple[str, str]]:
     """(account, Region) pairs whose aliases must be listed: only where a file system stores an alias."""
     found = set()
     for fs in file_systems:
-        if classify(fs) == "alias":
-            ref = KeyRef.parse(fs.kms_key_id or "").located(fs.account, fs.region)
-            if ref.account and ref.region:
+        if fs.encrypted and fs.kms_key_id:
+            use, ref, _ = _reference(fs.kms_key_id, fs.account, fs.region)
+            if use == "alias" and ref is not None and ref.account and ref.region:
                 found.add((ref.account, ref.region))
     return found
 
 
 def key_arn_of(fs: FileSystem, alias_maps: Mapping[tuple[str, str], Mapping[str, str]]) -> str | None:
     """The key ARN (lower case) a customer-managed-key file system uses, or None if it can't be told."""
-    if classify(fs) not in ("key", "alias"):
+    if not fs.encrypted or not fs.kms_key_id:
         return None
-    return normalise_key_arn(fs, lambda account, region, alias: alias_maps.get((account, region), {}).get(alias))
+    use, ref, arn = _reference(fs.kms_key_id, fs.account, fs.region)
+    if use == "key":
+        return arn
+    if use != "alias" or ref is None or ref.account is None or ref.region is None:
+        return None
+    target = alias_maps.get((ref.account, ref.region), {}).get(ref.name)
+    return KeyRef("key_id", target.lower()).located(ref.account, ref.region).arn.lower() if target else None
 
 
 def _days(delta: timedelta) -> int:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict
@@ -66,6 +67,31 @@ class SweptMarker(BaseModel):
     swept_at: datetime
     sweep_id: str | None = None
     file_systems: int = 0  # entries written for this account and Region
+    expires_at: int
+
+    def live(self, now: datetime) -> bool:
+        return self.expires_at > now.timestamp()
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """What the event path reads of an entry: where a file system on the key was. The rest (name, tags, mount
+    targets) comes from the live confirmation, so it is not read from the index at all."""
+
+    account: str
+    region: str
+    file_system_id: str
+    expires_at: int
+
+    def live(self, now: datetime) -> bool:
+        return self.expires_at > now.timestamp()
+
+
+@dataclass(frozen=True)
+class Swept:
+    """What the event path reads of a marker: an account of the Region that a sweep wrote, and until when."""
+
+    account: str
     expires_at: int
 
     def live(self, now: datetime) -> bool:

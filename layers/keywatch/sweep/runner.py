@@ -9,17 +9,19 @@ scheduled deletion. One account that fails is reported and never stops the rest.
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections import Counter, defaultdict
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from keywatch.adapters.aws import AccountAccessError, AwsClients
 from keywatch.adapters.countdowns import CountdownLedger, DynamoCountdownLedger, MemoryCountdownLedger
+from keywatch.adapters.efs import to_file_system
 from keywatch.adapters.index import IndexUnavailable
 from keywatch.adapters.kms import KmsError
 from keywatch.assess import Verdict, grant_holders
@@ -111,12 +113,16 @@ class Sweeper:
         return [(item, done[i]) for i, item in enumerate(items)]
 
     def _list(self, target: SweepTarget, want: Callable[[str], None] | None = None) -> list[FileSystem] | TargetError:
+        """Every file system of one target. The pages are fetched one after another as fast as AWS answers (the
+        floor, ceil(N/100) round trips), in a thread of their own: reading a page overlaps fetching the next."""
         found: list[FileSystem] = []
         try:
-            for fs in self.watchdog.efs.file_systems(target.account, target.region):
-                found.append(fs)
-                if want is not None and classify(fs) == "key" and (arn := key_arn_of(fs, {})):
-                    want(arn)
+            for page in prefetched(self.watchdog.efs.pages(target.account, target.region)):
+                for raw in page:
+                    fs = to_file_system(raw, target.account, target.region)
+                    found.append(fs)
+                    if want is not None and classify(fs) == "key" and (arn := key_arn_of(fs, {})):
+                        want(arn)
             return found
         except SWEEP_ERRORS as exc:
             logger.warning("sweep target failed", account=target.account, region=target.region, error=str(exc))
@@ -515,6 +521,47 @@ class _KeyLookups:
         for arn in key_arns:
             self.want(arn)
         return {arn: self._futures[arn].result() for arn in key_arns}
+
+
+def prefetched(items: Iterable[T], depth: int = 4) -> Iterator[T]:
+    """``items``, produced by a thread of their own up to ``depth`` ahead of the consumer (exceptions included).
+
+    A paginator asks for the next page only when the last one has been consumed; here the next request goes out
+    as soon as the previous answer is in, so the time spent on each page hides behind the next round trip.
+    """
+    ahead: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def offer(kind: str, value: Any) -> bool:
+        """Put one item, unless the consumer has gone (then the producer ends quietly)."""
+        while not stop.is_set():
+            try:
+                ahead.put((kind, value), timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not offer("item", item):
+                    return
+            offer("done", None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
+            offer("error", exc)
+
+    threading.Thread(target=produce, name="sweep-pages", daemon=True).start()
+    try:
+        while True:
+            kind, value = ahead.get()
+            if kind == "done":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
 
 
 class TargetFailed(RuntimeError):
