@@ -11,14 +11,13 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
-
-from rich.markup import escape
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from keywatch.cli.session import EXIT_OK, CliError, open_session
 from keywatch.models import Mode
-from keywatch.sweep.index import IndexEntry, SweptMarker
+
+if TYPE_CHECKING:  # imported when the command runs: every other command starts without them
+    from keywatch.sweep.index import IndexEntry, SweptMarker
 
 
 def index_document(
@@ -59,6 +58,9 @@ def index_document(
 
 
 def print_index(document: dict[str, Any]) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
     from keywatch.cli.render import console
 
     index = document["index"]

@@ -58,6 +58,7 @@ from keywatch.sweep.models import (
 )
 
 DEFAULT_WORKERS = 8
+INDEX_CHUNK = 100  # index entries per write task: four BatchWriteItem calls
 SWEEP_ERRORS = (AccountAccessError, ClientError, BotoCoreError, KmsError, HandlingIncomplete, IndexUnavailable)
 
 
@@ -278,22 +279,29 @@ class Sweeper:
             return 0, []
         ttl = index_ttl(self.watchdog.settings.sweep_schedule)
         written, errors = 0, []
-        for target, found in swept:
-            entries = entries_for(found, key_of, now, ttl, seen_by=sweep_id)
-            try:
-                index.put(entries)
-                index.mark_swept(marker_for(target.account, target.region, now, ttl, sweep_id, len(entries)))
-            except SWEEP_ERRORS as exc:
-                logger.warning("index write failed", account=target.account, region=target.region, error=str(exc))
-                errors.append(
-                    TargetError(
-                        account=target.account,
-                        region=target.region,
-                        error=f"writing the index: {type(exc).__name__}: {exc}",
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="sweep-index") as pool:
+            # every target's entries at once, INDEX_CHUNK at a time (BatchWriteItem takes 25), then each marker
+            writes = []
+            for target, found in swept:
+                entries = entries_for(found, key_of, now, ttl, seen_by=sweep_id)
+                chunks = [entries[i : i + INDEX_CHUNK] for i in range(0, len(entries), INDEX_CHUNK)]
+                writes.append((target, len(entries), [pool.submit(index.put, chunk) for chunk in chunks]))
+            for target, count, futures in writes:
+                try:
+                    for future in futures:
+                        future.result()
+                    index.mark_swept(marker_for(target.account, target.region, now, ttl, sweep_id, count))
+                except SWEEP_ERRORS as exc:
+                    logger.warning("index write failed", account=target.account, region=target.region, error=str(exc))
+                    errors.append(
+                        TargetError(
+                            account=target.account,
+                            region=target.region,
+                            error=f"writing the index: {type(exc).__name__}: {exc}",
+                        )
                     )
-                )
-                continue
-            written += len(entries)
+                    continue
+                written += count
         return written, errors
 
     def _respond(
