@@ -38,6 +38,12 @@ class Settings(BaseModel):
     sweep_queue_url: str | None = None
     index_table: str | None = Field(default=None, description="the key-to-file-system index (DynamoDB)")
     sweep_schedule: str | None = Field(default=None, description="the sweep's schedule: the index's entries live two")
+    # approve mode (Slack buttons): who may approve, where the signing secret is, where approved work queues
+    slack_signing_secret: str | None = Field(default=None, description="Secrets Manager ARN or SSM parameter name")
+    approvers: list[str] = Field(default_factory=list, description="Slack user IDs allowed to approve")
+    approver_group: str | None = Field(default=None, pattern=r"^S[A-Z0-9]{2,30}$", description="a Slack user group ID")
+    approvals_queue_url: str | None = None
+    approval_hours: int = Field(default=72, ge=1, le=720, description="how long a button stays usable")
 
     @field_validator("accounts")
     @classmethod
@@ -53,6 +59,14 @@ class Settings(BaseModel):
         from keywatch.sweep.index import sweep_interval  # here, not at import: the sweep package imports config
 
         sweep_interval(value)  # a schedule keywatch can't read is a configuration error, not a failed sweep
+        return value
+
+    @field_validator("approvers")
+    @classmethod
+    def _approvers(cls, value: list[str]) -> list[str]:
+        for user in value:
+            if not (user[:1] in ("U", "W") and user[1:].isalnum() and user.isupper() and 3 <= len(user) <= 32):
+                raise ValueError(f"{user!r} is not a Slack user ID (U0123ABCD or W0123ABCD)")
         return value
 
     @field_validator("countdown_days")
@@ -82,6 +96,11 @@ class Settings(BaseModel):
             "sweep_queue_url": env.get("KEYWATCH_SWEEP_QUEUE_URL") or None,
             "index_table": env.get("KEYWATCH_INDEX_TABLE") or None,
             "sweep_schedule": env.get("KEYWATCH_SWEEP_SCHEDULE") or None,
+            "slack_signing_secret": env.get("KEYWATCH_SLACK_SIGNING_SECRET") or None,
+            "approvers": _csv(env.get("KEYWATCH_SLACK_APPROVERS")),
+            "approver_group": env.get("KEYWATCH_SLACK_APPROVER_GROUP") or None,
+            "approvals_queue_url": env.get("KEYWATCH_APPROVALS_QUEUE_URL") or None,
+            "approval_hours": env.get("KEYWATCH_APPROVAL_HOURS") or 72,
         }
         try:
             return cls.model_validate(raw)

@@ -10,7 +10,8 @@ Scopes:
 - ``notify``:    publish alerts and read the Slack secret;
 - ``state``:     the incidents and idempotency tables;
 - ``sweep``:     list accounts and fan the sweep out;
-- ``index``:     read and write the key-to-file-system index (that table only).
+- ``index``:     read and write the key-to-file-system index (that table only);
+- ``approve``:   read the Slack signing secret, queue approved actions (approve mode's endpoint).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Literal, TypeVar
 
-Scope = Literal["read", "remediate", "notify", "state", "sweep", "index"]
+Scope = Literal["read", "remediate", "notify", "state", "sweep", "index", "approve"]
 F = TypeVar("F", bound=Callable[..., object])
 
 _REGISTRY: dict[str, set[str]] = defaultdict(set)

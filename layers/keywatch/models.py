@@ -26,6 +26,7 @@ class Severity(StrEnum):
 
 class Mode(StrEnum):
     NOTIFY = "notify"
+    APPROVE = "approve"  # planned as in dry-run, offered as Slack buttons, run when an allowed person approves
     DRY_RUN = "dry-run"
     ENFORCE = "enforce"
 

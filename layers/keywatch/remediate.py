@@ -268,10 +268,14 @@ class Remediator:
         results = []
         for item in planned:
             action = ACTIONS[item.type]
-            if mode == Mode.DRY_RUN:
+            if mode in (Mode.DRY_RUN, Mode.APPROVE):
+                waiting = " once approved in Slack" if mode == Mode.APPROVE else ""
                 results.append(
                     ActionResult(
-                        type=item.type, target=item.target, status="planned", detail=f"would {action.description}"
+                        type=item.type,
+                        target=item.target,
+                        status="planned",
+                        detail=f"would {action.description}{waiting}",
                     )
                 )
                 continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from keywatch.adapters.approvals import ApprovalStore, DynamoApprovalStore, MemoryApprovalStore
 from keywatch.adapters.aws import AwsClients
 from keywatch.adapters.deliveries import (
     DynamoDeliveries,
@@ -15,6 +16,7 @@ from keywatch.adapters.occurrences import DynamoOccurrences, MemoryOccurrences, 
 from keywatch.adapters.sns import SnsPublisher
 from keywatch.config import Settings
 from keywatch.engine import Deduplicate, MemoryDeduplicator, Watchdog
+from keywatch.models import Mode
 from keywatch.notify.channels import Channel, SnsChannel, UnconfiguredSlack, recorded
 
 
@@ -28,10 +30,12 @@ def build_watchdog(settings: Settings, clients: AwsClients | None = None, slack_
         SnsChannel(SnsPublisher(clients, settings.topic_arn) if settings.topic_arn else None),
         build_slack_channel(settings, clients, threads, slack_webhook),
     ]
+    from keywatch.notify.silence import SilenceGate, silenced
+
     return Watchdog(
         settings,
         clients,
-        recorded(channels, log),
+        silenced(recorded(channels, log), SilenceGate(build_approval_store(settings, clients))),
         incidents=build_incident_store(settings, clients),
         journal=log,
         deduplicate=build_deduplicator(settings, clients),
@@ -58,7 +62,12 @@ def build_slack_channel(
     else:
         assert settings.slack_secret
         source = ParameterTarget(clients, settings.slack_secret, settings.slack_channel)
-    return SlackChannel(source, threads=deliveries)
+    buttons = None
+    if settings.mode == Mode.APPROVE:  # the planned actions become buttons, each backed by a record
+        from keywatch.approvals.issuer import ButtonIssuer
+
+        buttons = ButtonIssuer(build_approval_store(settings, clients), settings.approval_hours)
+    return SlackChannel(source, threads=deliveries, buttons=buttons)
 
 
 def build_deliveries(
@@ -74,6 +83,12 @@ def build_deliveries(
         threads = DynamoDeliveries(clients, settings.incidents_table, clients.home_region)
         logs.append(threads)
     return (ReplicatedDeliveries(*logs) if len(logs) > 1 else memory), threads
+
+
+def build_approval_store(settings: Settings, clients: AwsClients) -> ApprovalStore:
+    if settings.incidents_table:
+        return DynamoApprovalStore(clients, settings.incidents_table, clients.home_region)
+    return MemoryApprovalStore()
 
 
 def build_incident_store(settings: Settings, clients: AwsClients) -> IncidentStore:

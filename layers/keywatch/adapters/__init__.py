@@ -15,6 +15,8 @@ ADAPTERS = (
     "deliveries",
     "index",
     "occurrences",
+    "approvals",
+    "slack_interactions",
 )
 
 

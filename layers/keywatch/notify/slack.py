@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -26,6 +26,8 @@ from keywatch.observability import logger
 from keywatch.redaction import redact
 
 POSTED = re.compile(r"message (?P<ts>\d+\.\d+) in ")  # the detail _post records (the channel may be redacted)
+if TYPE_CHECKING:
+    from keywatch.approvals.issuer import ButtonIssuer, Issued
 
 
 class TargetSource(Protocol):
@@ -42,11 +44,13 @@ class SlackChannel:
         threads: ThreadStore | None = None,
         poster: SlackPoster | None = None,
         clock: Callable[[], datetime] | None = None,
+        buttons: ButtonIssuer | None = None,
     ) -> None:
         self._source = source
         self._threads = threads
         self._poster = poster or SlackPoster()
         self._clock = clock or (lambda: datetime.now(UTC))
+        self._buttons = buttons  # approve mode: the planned actions become buttons
 
     @property
     def configured(self) -> bool:
@@ -80,8 +84,16 @@ class SlackChannel:
                     }
                 ],
             }
+        issued, left_out = None, ""
+        if self._buttons is not None:
+            try:
+                payload, issued = self._buttons.attach(result, payload)
+            except (ClientError, BotoCoreError) as exc:  # the alert goes out all the same, without buttons
+                logger.warning("approval buttons not issued", event_id=result.event_id, error=str(exc))
+                left_out = f"; buttons left out, their records could not be written ({type(exc).__name__})"
+        on_posted = None if issued is None else (lambda posted: self._remember_buttons(issued, posted))
         try:
-            return self._post(target, result, payload)
+            note = self._post(target, result, payload, on_posted)
         except SlackDeliveryError as exc:
             if not exc.auth:
                 return self._result("failed", str(exc))
@@ -93,9 +105,20 @@ class SlackChannel:
             if fresh == target:
                 return self._result("failed", str(exc))
             try:
-                return self._post(fresh, result, payload)
+                note = self._post(fresh, result, payload, on_posted)
             except SlackDeliveryError as second:
                 return self._result("failed", str(second))
+        if issued is not None and note.status == "sent":
+            return self._result(note.status, f"{note.detail}, with {issued.buttons} approval buttons")
+        return self._result(note.status, note.detail + left_out) if left_out else note
+
+    def _remember_buttons(self, issued: Issued, posted: Posted) -> None:
+        if self._buttons is None:
+            return
+        try:
+            self._buttons.posted(issued, posted.channel, posted.ts)
+        except (ClientError, BotoCoreError) as exc:  # response_url still updates the message
+            logger.warning("approval message not recorded", set_id=issued.set_id, error=str(exc))
 
     def revise(self, result: EventResult, sent: str) -> NotificationResult | None:
         """A retry changed what the message it already posted says (an action failed there and is done
@@ -128,9 +151,17 @@ class SlackChannel:
             logger.warning("slack thread unreadable; posting a new message", key_arn=key_arn, error=str(exc))
             return None
 
-    def _post(self, target: SlackTarget, result: EventResult, payload: dict[str, Any]) -> NotificationResult:
+    def _post(
+        self,
+        target: SlackTarget,
+        result: EventResult,
+        payload: dict[str, Any],
+        on_posted: Callable[[Posted], None] | None = None,
+    ) -> NotificationResult:
         if not target.threads:
-            self._poster.post(target, payload)
+            posted = self._poster.post(target, payload)
+            if on_posted is not None:
+                on_posted(posted)
             return self._result("sent", "posted to the Slack incoming webhook")
 
         key_arn = result.key_arn
@@ -153,6 +184,8 @@ class SlackChannel:
             posted = self._poster.post(target, payload)
 
         self._remember(key_arn, result, thread, posted)
+        if on_posted is not None:
+            on_posted(posted)
         where = f"message {posted.ts} in {posted.channel}"
         return self._result("sent", f"{where}, in the thread of {thread.ts}" if thread else where)
 

@@ -1,0 +1,146 @@
+"""The buttons of approve mode, in Block Kit, and the message once a person has decided. Pure.
+
+Added to the message :mod:`keywatch.notify.blocks` builds, before its footer: an ``actions`` block for
+what changes AWS (block_id ``keywatch_actions``), one for Acknowledge and the silences
+(``keywatch_triage``), and, once someone has clicked, a section that says who decided what, when, and
+what came of it (``keywatch_decisions``). Slack's limits hold: action_ids are unique in a message, a
+value is at most 2,000 characters, an actions block has at most 25 elements, 50 blocks in all.
+Untrusted text (a Slack user name) is escaped as blocks.py does.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from keywatch.approvals.models import (
+    ACTION_PREFIX,
+    LABELS,
+    SLACK_USER,
+    Approval,
+    Choice,
+    button_value,
+)
+from keywatch.notify.blocks import MAX_BLOCKS, MAX_MESSAGE_TEXT, MAX_SECTION_TEXT, clip, escape
+
+BLOCK_PREFIX = "keywatch_"
+ACTIONS_BLOCK, TRIAGE_BLOCK, DECISIONS_BLOCK = "keywatch_actions", "keywatch_triage", "keywatch_decisions"
+MAX_ELEMENTS = 25
+MAX_VALUE = 2000
+MAX_BUTTON_TEXT = 75
+STATUS_WORDS = {
+    "approved": ":hourglass_flowing_sand: approved, starting",
+    "running": ":hourglass_flowing_sand: running",
+    "queued": ":hourglass_flowing_sand: handed to the worker",
+    "done": ":white_check_mark: done",
+    "failed": ":x: failed",
+}
+
+
+def _button(approval: Approval) -> dict[str, Any]:
+    value = button_value(approval.token, approval.key_arn)
+    if len(value) > MAX_VALUE:  # a key ARN is about 80 characters; never expected
+        raise ValueError("a button value is over Slack's 2,000 characters")
+    button: dict[str, Any] = {
+        "type": "button",
+        "action_id": ACTION_PREFIX + approval.choice.value,
+        "text": {"type": "plain_text", "text": clip(LABELS[approval.choice], MAX_BUTTON_TEXT), "emoji": False},
+        "value": value,
+    }
+    if approval.choice in (Choice.CANCEL_AND_ENABLE, Choice.ENABLE, Choice.RESTORE):
+        button["style"] = "primary"
+    elif approval.choice == Choice.CUT:
+        n = len(approval.targets)
+        button["style"] = "danger"
+        button["confirm"] = {
+            "title": {"type": "plain_text", "text": "Cut access?"},
+            "text": {
+                "type": "mrkdwn",
+                "text": (
+                    f"This deletes the mount targets of {n} EFS file system{'s' if n != 1 else ''}: every mount "
+                    "breaks at once and uncommitted writes may be lost. keywatch records them first; restore "
+                    "them when the key is Enabled again."
+                ),
+            },
+            "confirm": {"type": "plain_text", "text": "Cut access"},
+            "deny": {"type": "plain_text", "text": "Keep them"},
+            "style": "danger",
+        }
+    return button
+
+
+def action_blocks(approvals: Sequence[Approval]) -> list[dict[str, Any]]:
+    """The actions blocks for the buttons still pending: changes first, then Acknowledge and the silences."""
+    pending = [a for a in approvals if a.status == "pending"]
+    out = []
+    for block_id, wanted in ((ACTIONS_BLOCK, True), (TRIAGE_BLOCK, False)):
+        elements = [_button(a) for a in pending if a.choice.changes_aws is wanted][:MAX_ELEMENTS]
+        if elements:
+            out.append({"type": "actions", "block_id": block_id, "elements": elements})
+    return out
+
+
+def who(user: str, name: str | None) -> str:
+    """A Slack user as a mention (checked to be a user ID), with the name they had, escaped."""
+    mention = f"<@{user}>" if SLACK_USER.match(user) else escape(user, 40)
+    return f"{mention} ({escape(name, 60)})" if name and name != user else mention
+
+
+def _when(epoch: int | None) -> str:
+    return f"{datetime.fromtimestamp(epoch, UTC):%Y-%m-%d %H:%M} UTC" if epoch else "\u2014"
+
+
+def decision_line(approval: Approval) -> str:
+    label = LABELS[approval.choice]
+    status = STATUS_WORDS.get(approval.status, approval.status)
+    by = who(approval.by_user or "?", approval.by_name)
+    line = f"\u2022 *{label}* \u2014 by {by} at {_when(approval.approved_at)}"
+    if approval.choice.changes_aws:
+        line += f": {status}"
+    if approval.summary:
+        line += f" \u2014 {escape(approval.summary, 600)}"
+    return line
+
+
+def decision_text(approval: Approval) -> str:
+    """One plain line for the notification text: who approved what, and the result."""
+    by = approval.by_name or approval.by_user or "someone"
+    outcome = f": {approval.status}" if approval.choice.changes_aws else ""
+    return f"{LABELS[approval.choice]} by {by} ({approval.by_user}){outcome}"
+
+
+def with_buttons(payload: dict[str, Any], approvals: Sequence[Approval]) -> dict[str, Any]:
+    """The message with its buttons, and a line per decision taken so far. ``payload`` is not changed."""
+    out = copy.deepcopy(payload)
+    attachment = out["attachments"][0]
+    original = [b for b in attachment["blocks"] if not str(b.get("block_id", "")).startswith(BLOCK_PREFIX)]
+    decided = [a for a in approvals if a.status != "pending" and a.by_user]
+    added: list[dict[str, Any]] = []
+    if decided:
+        lines = [decision_line(a) for a in sorted(decided, key=lambda a: a.approved_at or 0)]
+        body = clip("*Decisions*\n" + "\n".join(lines), MAX_SECTION_TEXT)
+        added.append({"type": "section", "block_id": DECISIONS_BLOCK, "text": {"type": "mrkdwn", "text": body}})
+    added += action_blocks(approvals)
+    room = MAX_BLOCKS - len(added)
+    body_blocks, footer = original[:-1], original[-1:]
+    if len(body_blocks) + len(footer) > room:
+        body_blocks = body_blocks[: max(0, room - len(footer))]
+    attachment["blocks"] = [*body_blocks, *added, *footer]
+    if decided:
+        base = str(payload.get("text", ""))
+        news = "; ".join(escape(decision_text(a)) for a in decided)
+        out["text"] = clip(f"{base} \u2014 {news}", MAX_MESSAGE_TEXT)
+        attachment["fallback"] = out["text"]
+    return out
+
+
+def ephemeral(text: str) -> dict[str, Any]:
+    """A reply only the person who clicked sees; the message itself is left as it is."""
+    return {"response_type": "ephemeral", "replace_original": False, "text": clip(text, MAX_MESSAGE_TEXT)}
+
+
+def dumps(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
