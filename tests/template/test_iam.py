@@ -29,11 +29,15 @@ POLICY_SCOPES = {
     "StatePolicy": "state",
     "SweepPolicy": "sweep",
     "IndexPolicy": "index",
+    "ApprovePolicy": "approve",
 }
 FUNCTION_SCOPES = {
     "KeyEventsFunction": {"read", "remediate", "notify", "state", "index"},
     "SweepWorkerFunction": {"read", "remediate", "notify", "state", "index"},  # responds through the engine
     "SweepFunction": {"sweep"},
+    # approve mode: the endpoint runs quick approved actions itself and queues the rest for the worker
+    "SlackActionsFunction": {"read", "remediate", "notify", "state", "approve"},
+    "ApprovedActionsFunction": {"read", "remediate", "notify", "state"},
 }
 READ_ONLY_PREFIXES = ("Describe", "List", "Get")
 

@@ -18,7 +18,13 @@ from template_support import ROOT, TEMPLATE, explain, run, sam
 
 pytestmark = pytest.mark.slow
 
-FUNCTIONS = ("KeyEventsFunction", "SweepFunction", "SweepWorkerFunction")
+FUNCTIONS = (
+    "KeyEventsFunction",
+    "SweepFunction",
+    "SweepWorkerFunction",
+    "SlackActionsFunction",
+    "ApprovedActionsFunction",
+)
 # What the Lambda Python runtime provides: the layer must not ship it, and may import it.
 RUNTIME_PROVIDED = {"boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3"}
 NEVER_SHIPPED = (

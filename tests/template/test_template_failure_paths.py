@@ -15,7 +15,13 @@ from typing import Any
 import pytest
 from template_support import ROOT, as_list, ref_name, resources
 
-FUNCTIONS = ("KeyEventsFunction", "SweepFunction", "SweepWorkerFunction")
+FUNCTIONS = (
+    "KeyEventsFunction",
+    "SweepFunction",
+    "SweepWorkerFunction",
+    "SlackActionsFunction",
+    "ApprovedActionsFunction",
+)
 
 
 def rule_targets(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:

@@ -220,7 +220,7 @@ def add_sweep_parser(sub: Any, target: Callable[[argparse.ArgumentParser], None]
         "--mode",
         type=_mode,
         default=_mode(default_mode),
-        help="what to do about keys at risk: notify (default), dry-run, enforce",
+        help="what to do about keys at risk: notify (default), approve, dry-run, enforce",
     )
     sweep.add_argument("--workers", type=_workers, default=8, help="account-Region pairs swept at once (default 8)")
     sweep.add_argument("--json", action="store_true", help="print the JSON report")
@@ -238,7 +238,7 @@ def _mode(value: str) -> Mode:
     try:
         return Mode(value)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError("choose notify, dry-run or enforce") from exc
+        raise argparse.ArgumentTypeError("choose notify, approve, dry-run or enforce") from exc
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -264,7 +264,12 @@ def build_parser() -> argparse.ArgumentParser:
     replay = sub.add_parser("replay", help="replay EventBridge events on a simulated estate or AWS")
     replay.add_argument("events", nargs="+", metavar="EVENT.json")
     target(replay)
-    replay.add_argument("--mode", type=_mode, default=_mode(default_mode), help="notify (default), dry-run, enforce")
+    replay.add_argument(
+        "--mode",
+        type=_mode,
+        default=_mode(default_mode),
+        help="notify (default), approve (Slack buttons), dry-run, enforce",
+    )
     replay.add_argument("--slack-webhook", metavar="URL", help="post to this Slack incoming webhook for real")
     replay.add_argument("--json", action="store_true", help="print the JSON report")
     replay.set_defaults(func=cmd_replay)

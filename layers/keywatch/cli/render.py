@@ -76,6 +76,7 @@ def print_result(path: str, result: EventResult, show_message: bool = False) -> 
 def print_demo_intro(fleet: Path, count: int, mode: Mode) -> None:
     hint = {
         Mode.NOTIFY: "Mode notify: alerts only. Try --mode dry-run to see the plan, or --mode enforce to act.",
+        Mode.APPROVE: "Mode approve: actions are planned and offered as Slack buttons; nothing runs unapproved.",
         Mode.DRY_RUN: "Mode dry-run: actions are planned, nothing is changed.",
         Mode.ENFORCE: "Mode enforce: protect and unmount policies act on the simulated estate.",
     }[mode]
