@@ -10,8 +10,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from keywatch.cli.simulator import HOME_ACCOUNT, INCIDENTS_TABLE, SIM_ROLE
-from slack_sdk.signature import SignatureVerifier
 from notify.slack_support import FakeSlack, Reply, Request
+from slack_sdk.signature import SignatureVerifier
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"  # the Slack docs' example format, not a real one
 APPROVER, APPROVER_NAME = "U0APPROVER", "alice"
