@@ -196,3 +196,35 @@ def endpoint_env(estate: Any, signing_secret_arn: str, **extra: str) -> dict[str
     }
     env.update(extra)
     return env
+
+
+def sqs_record(body: str, receive_count: int = 1) -> dict[str, Any]:
+    import hashlib
+    import uuid
+
+    return {
+        "messageId": str(uuid.uuid4()),
+        "receiptHandle": "AQEB" + uuid.uuid4().hex,
+        "body": body,
+        "attributes": {
+            "ApproximateReceiveCount": str(receive_count),
+            "SentTimestamp": "1795928460000",
+            "SenderId": "AROAEXAMPLE",
+            "ApproximateFirstReceiveTimestamp": "1795928460001",
+        },
+        "messageAttributes": {},
+        "md5OfBody": hashlib.md5(body.encode()).hexdigest(),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": f"arn:aws:sqs:us-east-1:{HOME_ACCOUNT}:keywatch-approved-actions",
+        "awsRegion": "us-east-1",
+    }
+
+
+def received(sqs: Any, queue_url: str) -> list[str]:
+    """Every message body waiting in the queue (taken off it, as the event source mapping does)."""
+    bodies: list[str] = []
+    while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
+        bodies += [m["Body"] for m in batch]
+        for m in batch:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+    return bodies

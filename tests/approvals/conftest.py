@@ -101,3 +101,23 @@ def changes(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
 
         monkeypatch.setattr(owner, name, spy)
     return counts
+
+
+@pytest.fixture
+def queue(estate: Any, env: Callable[..., dict[str, str]], monkeypatch: pytest.MonkeyPatch) -> tuple[Any, str]:
+    """The approved-action queue, configured for the endpoint, with no delay (the test drives the worker)."""
+    from keywatch.approvals import clicks
+
+    monkeypatch.setattr(clicks, "QUEUE_DELAY_SECONDS", 0)
+    sqs = estate.clients.home_client("sqs", HOME_REGION)
+    url = sqs.create_queue(QueueName="keywatch-approved-actions")["QueueUrl"]
+    env(KEYWATCH_APPROVALS_QUEUE_URL=url)
+    return sqs, url
+
+
+@pytest.fixture
+def no_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The endpoint's time budget is spent before it starts: every action goes to the worker."""
+    from keywatch.approvals import clicks
+
+    monkeypatch.setattr(clicks, "INLINE_BUDGET_SECONDS", 0.0)

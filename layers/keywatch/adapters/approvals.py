@@ -7,7 +7,7 @@ DynamoDB layout (partition key ``pk`` = the key ARN, sort key ``sk``), beside th
 - ``sk="approvalset#<set id>"``: the message the buttons are on (the payload as posted, channel and ts),
   so that the endpoint and the worker can both rewrite it with the decisions.
 - ``sk="silence"``: the key's silence (until, who set it). One per key: a new one replaces it.
-- ``sk="interaction#<epoch>#<id>"``: each click (approved, refused, repeated, expired), acknowledgement,
+- ``sk="interaction#<epoch ns>#<id>"``: each click (approved, refused, repeated, expired), acknowledgement,
   silence and result, with the Slack user and the time. Written once, never changed.
 
 Items carry ``expires_at`` (epoch seconds) for a TTL, should the table enable one.
@@ -16,6 +16,7 @@ Items carry ``expires_at`` (epoch seconds) for a TTL, should the table enable on
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -44,7 +45,8 @@ def set_sk(set_id: str) -> str:
 
 
 def interaction_sk(item: Interaction) -> str:
-    return f"interaction#{item.at:011d}#{uuid.uuid4().hex[:12]}"
+    """Sorted by when it was written (nanoseconds: two clicks in one second keep their order)."""
+    return f"interaction#{time.time_ns():020d}#{uuid.uuid4().hex[:8]}"
 
 
 class ApprovalStore(Protocol):

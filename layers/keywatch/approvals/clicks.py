@@ -56,6 +56,10 @@ ENDPOINT_LEASE_SECONDS = 30  # longer than the endpoint's timeout (10 s)
 QUEUE_DELAY_SECONDS = 35  # the worker looks after the endpoint's lease has run out
 
 
+def queue_delay_seconds() -> int:
+    return QUEUE_DELAY_SECONDS
+
+
 @dataclass(frozen=True)
 class Request:
     headers: Mapping[str, str]  # lower-case names
@@ -97,7 +101,7 @@ class ClickHandler:
         runner: ApprovedRunner,
         queue: ApprovalQueue | None,
         clock: Callable[[], float] = time.time,
-        budget_seconds: float = INLINE_BUDGET_SECONDS,
+        budget_seconds: float | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -107,7 +111,7 @@ class ClickHandler:
         self.runner = runner
         self.queue = queue
         self._clock = clock
-        self.budget_seconds = budget_seconds
+        self.budget_seconds = INLINE_BUDGET_SECONDS if budget_seconds is None else budget_seconds
         self.messages = MessageUpdater(store, responder, slack_target)
 
     # --- 1. the signature -----------------------------------------------------------------------------
@@ -227,7 +231,7 @@ class ClickHandler:
         if self.queue is not None:
             try:
                 body = ApprovedWork(key_arn=approval.key_arn, token=approval.token).model_dump_json()
-                self.queue.send(body, delay_seconds=QUEUE_DELAY_SECONDS)
+                self.queue.send(body, delay_seconds=queue_delay_seconds())
                 queued = True
             except Exception as exc:  # noqa: BLE001 - then it runs here, without a time limit
                 logger.warning("approved action not queued; running it here", error=type(exc).__name__)

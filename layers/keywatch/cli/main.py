@@ -1,4 +1,4 @@
-"""The ``keywatch`` command: demo, replay, sweep, restore, incidents (DESIGN.md §2)."""
+"""The ``keywatch`` command: demo, replay, sweep, restore, incidents, silences (DESIGN.md §2)."""
 
 from __future__ import annotations
 
@@ -153,10 +153,66 @@ def cmd_incidents(args: argparse.Namespace) -> int:
         if watchdog.incidents is None:
             raise CliError("no incident store: set KEYWATCH_INCIDENTS_TABLE")
         incidents = watchdog.incidents.list_all()
+        _with_interactions(watchdog, incidents)
     if args.json:
         print(json.dumps({"incidents": incidents}, indent=2, default=str))
     else:
+        from keywatch.cli.approvals_render import print_interactions
+
         print_incidents(incidents)
+        print_interactions(incidents)
+    return EXIT_OK
+
+
+def _with_interactions(watchdog: Any, incidents: list[dict[str, Any]]) -> None:
+    """Approve mode: each incident's Slack approvals, refusals, acknowledgements and silences."""
+    from keywatch.cli.approvals_render import attach_interactions
+    from keywatch.runtime import build_approval_store
+
+    attach_interactions(incidents, build_approval_store(watchdog.settings, watchdog.clients).interactions())
+
+
+def cmd_silences(args: argparse.Namespace) -> int:
+    """List the silences set from Slack, or clear one (``--clear KEY``)."""
+    import time
+
+    from keywatch.cli.approvals_render import print_silences, silence_document
+    from keywatch.runtime import build_approval_store
+
+    with open_session(args.fleet, args.aws, Mode.NOTIFY) as (watchdog, _estate):
+        if not watchdog.settings.incidents_table:
+            raise CliError("no incident store: set KEYWATCH_INCIDENTS_TABLE (silences are kept there)")
+        store = build_approval_store(watchdog.settings, watchdog.clients)
+        silences = store.silences()
+        if args.clear:
+            return _clear_silence(store, silences, args.clear, args.json)
+    now = time.time()
+    if args.json:
+        print(json.dumps({"silences": [silence_document(s, now) for s in silences]}, indent=2))
+    else:
+        print_silences(silences, now)
+    return EXIT_OK
+
+
+def _clear_silence(store: Any, silences: Sequence[Any], key: str, as_json: bool) -> int:
+    import getpass
+    import time
+
+    from keywatch.approvals.models import Interaction
+
+    matches = [s for s in silences if key in (s.key_arn, s.key_arn.rsplit("/", 1)[-1])]
+    if not matches:
+        raise CliError(f"no silence for {key} (give the key ARN or key ID that `keywatch silences` lists)")
+    silence = matches[0]
+    store.clear_silence(silence.key_arn)
+    who = f"cli:{getpass.getuser()}"
+    store.log(
+        Interaction(key_arn=silence.key_arn, at=int(time.time()), kind="silence_cleared", user=who, detail="cleared")
+    )
+    if as_json:
+        print(json.dumps({"cleared": silence.key_arn}))
+    else:
+        print(f"Silence cleared: alerts on {silence.key_arn} are sent again.")
     return EXIT_OK
 
 
@@ -294,6 +350,12 @@ def build_parser() -> argparse.ArgumentParser:
     incidents.add_argument("--mode", type=_mode, default=_mode(default_mode), help="mode for the --replay events")
     incidents.add_argument("--json", action="store_true")
     incidents.set_defaults(func=cmd_incidents)
+
+    silences = sub.add_parser("silences", help="list the silences set from Slack (approve mode), or clear one")
+    target(silences)
+    silences.add_argument("--clear", metavar="KEY", help="remove the silence on this key (key ARN or key ID)")
+    silences.add_argument("--json", action="store_true")
+    silences.set_defaults(func=cmd_silences)
 
     add_sweep_parser(sub, target, default_mode)
     add_index_parser(sub, target)
