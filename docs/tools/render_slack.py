@@ -20,6 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SNAPSHOTS = ROOT / "tests" / "notify" / "snapshots"
+APPROVAL_SNAPSHOTS = ROOT / "tests" / "approvals" / "snapshots"
 OUT = ROOT / "docs" / "img"
 WIDTH = 860
 
@@ -33,6 +34,7 @@ EMOJI = {
     ":x:": "\u274c",
     ":memo:": "\U0001f4dd",
     ":fast_forward:": "\u23e9",
+    ":hourglass_flowing_sand:": "\u23f3",
 }
 
 CSS = """
@@ -57,6 +59,12 @@ code { font: 12px "DejaVu Sans Mono", Menlo, monospace; color: #e01e5a; backgrou
 a { color: #1264a3; text-decoration: none; }
 .thread { margin: 0 20px 0 66px; padding: 6px 0 0; color: #1264a3; font-size: 13px; font-weight: 700; }
 .reply { margin-left: 46px; border-left: 2px solid #e8e8e8; }
+.mention { background: #e8f5fa; color: #1264a3; border-radius: 3px; padding: 0 2px; }
+.actions { display: flex; flex-wrap: wrap; gap: 8px; margin: 8px 0; }
+.button { border: 1px solid #c7c7c7; border-radius: 4px; padding: 3px 12px; font-size: 13px; font-weight: 700;
+          background: #fff; color: #1d1c1d; }
+.button.primary { background: #007a5a; border-color: #007a5a; color: #fff; }
+.button.danger { background: #e01e5a; border-color: #e01e5a; color: #fff; }
 """
 
 
@@ -70,6 +78,7 @@ def mrkdwn(text: str) -> str:
 
     text = re.sub(r"<(https?://[^|>]+)\|([^>]+)>", lambda m: keep(f'<a href="{m[1]}">{m[2]}</a>'), text)
     text = re.sub(r"`([^`]*)`", lambda m: keep(f"<code>{m[1]}</code>"), text)
+    text = re.sub(r"<@([UW][A-Z0-9]+)>", lambda m: keep(f'<span class="mention">@{m[1]}</span>'), text)
     text = text.replace('"', "&quot;")
     text = re.sub(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])", r"<b>\1</b>", text)
     text = re.sub(r"(?<![\w_])_([^_\n]+)_(?![\w_])", r"<i>\1</i>", text)
@@ -88,6 +97,15 @@ def block_html(block: dict) -> str:
         return f'<div class="header">{value}</div>'
     if kind == "divider":
         return '<div class="divider"></div>'
+    if kind == "actions":
+        return (
+            '<div class="actions">'
+            + "".join(
+                f'<span class="button {e.get("style", "")}">{html.escape(e["text"]["text"])}</span>'
+                for e in block["elements"]
+            )
+            + "</div>"
+        )
     if kind == "context":
         return '<div class="context">' + " ".join(mrkdwn(e["text"]) for e in block["elements"]) + "</div>"
     if "fields" in block:
@@ -155,6 +173,7 @@ def screenshot(source: Path, target: Path) -> None:
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     load = lambda name: json.loads((SNAPSHOTS / f"{name}.json").read_text())  # noqa: E731
+    approval = lambda name: json.loads((APPROVAL_SNAPSHOTS / f"{name}.json").read_text())  # noqa: E731
     pictures = {
         "slack-alert": [message_html(load("schedule_key_deletion_enforced"), "10:02 AM")],
         "slack-thread": [
@@ -162,6 +181,8 @@ def main() -> None:
             '<div class="thread">1 reply \u00b7 also sent to the channel</div>',
             message_html(load("import_key_material"), "1:47 PM", reply=True),
         ],
+        "slack-approve": [message_html(approval("approve_alert"), "5:00 AM")],
+        "slack-approved": [message_html(approval("approve_after"), "5:00 AM (edited)")],
     }
     with tempfile.TemporaryDirectory() as tmp:
         for name, parts in pictures.items():

@@ -121,7 +121,9 @@ def with_buttons(payload: dict[str, Any], approvals: Sequence[Approval]) -> dict
     added: list[dict[str, Any]] = []
     if decided:
         lines = [decision_line(a) for a in sorted(decided, key=lambda a: a.approved_at or 0)]
-        body = clip("*Decisions*\n" + "\n".join(lines), MAX_SECTION_TEXT)
+        body = "*Decisions*\n" + "\n".join(lines)  # each line is escaped and bounded; clip() would join them
+        if len(body) > MAX_SECTION_TEXT:
+            body = body[: MAX_SECTION_TEXT - 1] + "\u2026"
         added.append({"type": "section", "block_id": DECISIONS_BLOCK, "text": {"type": "mrkdwn", "text": body}})
     added += action_blocks(approvals)
     room = MAX_BLOCKS - len(added)
