@@ -65,28 +65,17 @@ class InteractiveSlack(FakeSlack):
     def __init__(self, groups: dict[str, list[str]] | None = None) -> None:
         super().__init__()
         self.groups = groups or {}
-        fake = self
-        handler = self.server.RequestHandlerClass
-
-        def do_get(request: Any) -> None:
-            from urllib.parse import parse_qs, urlsplit
-
-            query = parse_qs(urlsplit(request.path).query)
-            fake._record(Request(request.path, dict(request.headers.items()), {"_query": query}, time.monotonic()))
-            group = (query.get("usergroup") or [""])[0]
-            found = fake.groups.get(group)
-            body = {"ok": True, "users": found} if found is not None else {"ok": False, "error": "no_such_subteam"}
-            data = json.dumps(body).encode()
-            request.send_response(200)
-            request.send_header("Content-Type", "application/json")
-            request.send_header("Content-Length", str(len(data)))
-            request.end_headers()
-            request.wfile.write(data)
-
-        handler.do_GET = do_get  # type: ignore[attr-defined]
 
     def _record(self, request: Request) -> Reply:
         reply = super()._record(request)
+        if "/usergroups.users.list" in request.path and reply.status == 200 and reply.body == "ok":
+            from urllib.parse import parse_qs, urlsplit
+
+            form = parse_qs(str(request.body.get("_raw", ""))) | parse_qs(urlsplit(request.path).query)
+            found = self.groups.get((form.get("usergroup") or [""])[0])
+            return Reply(
+                200, {"ok": True, "users": found} if found is not None else {"ok": False, "error": "no_such_subteam"}
+            )
         if request.path.endswith("/chat.update") and reply.status == 200 and reply.body == "ok":
             return Reply(200, {"ok": True, "channel": request.body.get("channel"), "ts": request.body.get("ts")})
         return reply

@@ -141,7 +141,13 @@ def test_given_an_alert_in_approve_mode_when_posted_and_approved_then_the_messag
     enable = next(t for (_, t), a in store.approvals.items() if a.choice == Choice.ENABLE)
     store.claim(APP_ARN, enable, "U0ALICE", "alice", int(NOW.timestamp()) + 120, None)
     done = [ActionResult(type="enable_key", target=APP_ARN, status="done", detail="key enabled")]
-    store.progress(APP_ARN, enable, "done", done, "Re-enable the key 1234abcd-12ab-34cd-56ef-1234567890ab: done (key enabled); key Enabled")
+    store.progress(
+        APP_ARN,
+        enable,
+        "done",
+        done,
+        "Re-enable the key 1234abcd-12ab-34cd-56ef-1234567890ab: done (key enabled); key Enabled",
+    )
 
     after = buttons.with_buttons(payload, list(store.approvals.values()))
 

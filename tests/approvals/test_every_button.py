@@ -105,12 +105,10 @@ def test_given_re_enable_when_approved_then_the_key_is_enabled_and_the_message_s
     assert update["replace_original"] is True
     assert f"Re-enable key by alice ({APPROVER}): done" in update["text"]
     assert ENABLE not in buttons_of(update) and CUT in buttons_of(update), "the other buttons stay"
-    incident = json.loads(
-        estate.clients.home_client("dynamodb", "us-east-1").get_item(
-            TableName=INCIDENTS_TABLE, Key={"pk": {"S": APP_ARN}, "sk": {"S": "incident"}}
-        )["Item"]["doc"]["S"]
-    )
-    assert incident["status"] == "resolved"
+    from keywatch.adapters.incidents import DynamoIncidentStore
+
+    incident = DynamoIncidentStore(estate.clients, INCIDENTS_TABLE, "us-east-1").current(APP_ARN)
+    assert incident is not None and incident["status"] == "resolved"
     assert incident["actions"][-1]["actor"] == f"slack:{APPROVER} (alice)"
 
 

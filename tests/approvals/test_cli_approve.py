@@ -1,0 +1,107 @@
+"""The CLI in approve mode: replay posts the buttons; `keywatch silences` lists and clears silences."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from approval_support import APP_ARN, APPROVER, InteractiveSlack, buttons_of
+from keywatch.cli import main
+from support import EVENTS
+
+
+@pytest.fixture(autouse=True)
+def log_stream_outlives_capsys() -> Iterator[None]:
+    yield
+    from keywatch.observability import logger
+
+    for handler in logger.handlers:
+        if hasattr(handler, "setStream"):
+            handler.stream = sys.__stderr__
+
+
+def test_given_approve_mode_when_replayed_with_a_webhook_then_the_alert_carries_the_buttons(
+    slack: InteractiveSlack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = main(
+        [
+            "replay",
+            str(EVENTS / "01_disable_key.json"),
+            "--mode",
+            "approve",
+            "--slack-webhook",
+            slack.webhook_url,
+            "--json",
+        ]
+    )
+
+    assert status == 0
+    result = json.loads(capsys.readouterr().out)["results"][0]
+    assert {a["status"] for a in result["actions"]} == {"planned"}
+    slack_note = next(n for n in result["notifications"] if n["channel"] == "slack")
+    assert slack_note["status"] == "sent" and "approval buttons" in slack_note["detail"]
+    assert {"keywatch_enable", "keywatch_cut", "keywatch_ack"} <= set(buttons_of(slack.posts()[0]))
+
+
+def test_given_silences_in_the_table_when_listed_and_one_cleared_then_the_cli_shows_and_removes_it(
+    aws: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import boto3
+    from keywatch.adapters.approvals import DynamoApprovalStore
+    from keywatch.adapters.aws import AwsClients
+    from keywatch.approvals.models import Silence
+    from keywatch.cli.simulator import create_incidents_table
+
+    create_incidents_table(boto3.client("dynamodb", region_name="us-east-1"), "incidents")
+    monkeypatch.setenv("KEYWATCH_INCIDENTS_TABLE", "incidents")
+    monkeypatch.setenv("KEYWATCH_HOME_ACCOUNT", "123456789012")
+    store = DynamoApprovalStore(AwsClients(home_account="123456789012"), "incidents", "us-east-1")
+    now = int(time.time())
+    other = APP_ARN.replace("1234abcd", "5678abcd")
+    store.silence(Silence(key_arn=APP_ARN, until=now + 3600, set_by=APPROVER, set_by_name="alice", set_at=now))
+    store.silence(Silence(key_arn=other, until=now - 60, set_by=APPROVER, set_at=now - 7200))
+
+    assert main(["silences", "--aws", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["silences"]
+    assert [(s["key_arn"], s["active"]) for s in listed] == [(APP_ARN, True), (other, False)]
+
+    assert main(["silences", "--aws", "--clear", APP_ARN.rsplit("/", 1)[-1]]) == 0
+    assert "sent again" in capsys.readouterr().out
+    assert store.silence_of(APP_ARN) is None
+    assert [i.kind for i in store.interactions()] == ["silence_cleared"]
+    assert main(["silences", "--aws", "--clear", APP_ARN]) == 2, "no silence left on that key"
+
+
+def test_given_no_incidents_table_when_silences_are_listed_then_it_says_which_setting_is_missing(
+    aws: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("KEYWATCH_INCIDENTS_TABLE", raising=False)
+    monkeypatch.setenv("KEYWATCH_HOME_ACCOUNT", "123456789012")
+    assert main(["silences", "--aws"]) == 2
+    assert "KEYWATCH_INCIDENTS_TABLE" in capsys.readouterr().err
+
+
+def test_given_slack_decisions_when_incidents_are_listed_then_each_shows_with_its_user(
+    aws: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from keywatch.approvals.models import Choice, Interaction
+    from keywatch.cli.approvals_render import attach_interactions
+
+    incidents: list[dict[str, Any]] = [
+        {"pk": APP_ARN, "sk": "resolved#1", "opened_at": "2026-11-01T00:00:00+00:00", "status": "resolved"},
+        {"pk": APP_ARN, "sk": "incident", "opened_at": "2026-11-29T05:00:00+00:00", "status": "open"},
+    ]
+    at = int(datetime(2026, 11, 29, 5, 1, tzinfo=UTC).timestamp())
+    log = [Interaction(key_arn=APP_ARN, at=at, kind="approved", user=APPROVER, user_name="alice", choice=Choice.ENABLE)]
+
+    attach_interactions(incidents, log)
+
+    assert incidents[0]["interactions"] == []
+    assert [(i["kind"], i["user"], i["choice"]) for i in incidents[1]["interactions"]] == [
+        ("approved", APPROVER, "enable")
+    ]
