@@ -1,6 +1,6 @@
 """What the template says about failure paths and least privilege (docs/reliability.md).
 
-- Changing permissions exist only when Mode is enforce.
+- Changing permissions exist only when Mode is enforce (approve: for the approval endpoint and worker only).
 - kms:EnableKey and kms:CancelKeyDeletion apply only to keys whose owners opted in (keywatch:protect=true).
 - Only keywatch's functions may publish alerts; keywatch's own alarms go to a second topic that does not
   depend on the alert topic, with the alert e-mail subscribed to both.
@@ -24,7 +24,11 @@ def test_given_the_mode_when_it_is_not_enforce_then_no_role_gets_a_changing_perm
     template: dict[str, Any],
 ) -> None:
     assert template["Conditions"]["CanChange"] == {"Fn::Equals": [{"Ref": "Mode"}, "enforce"]}
-    assert template["Resources"]["RemediatePolicy"]["Condition"] == "CanChange"
+    # it exists in approve mode too, for the approval endpoint and worker only (test_approve_template.py)
+    assert template["Resources"]["RemediatePolicy"]["Condition"] == "RemediatePolicyExists"
+    assert template["Conditions"]["RemediatePolicyExists"] == {
+        "Fn::Or": [{"Condition": "CanChange"}, {"Condition": "IsApprove"}]
+    }
     for function in REMEDIATING_FUNCTIONS:
         policies = template["Resources"][function]["Properties"]["Policies"]
         assert {"Fn::If": ["CanChange", {"Ref": "RemediatePolicy"}, {"Ref": "AWS::NoValue"}]} in policies
