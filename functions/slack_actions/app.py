@@ -10,9 +10,8 @@ from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.utilities.parser import event_parser
-from aws_lambda_powertools.utilities.parser.models import LambdaFunctionUrlModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from keywatch.approvals.clicks import ClickHandler, request_from_function_url
+from keywatch.approvals.clicks import ClickHandler, FunctionUrlRequest, request_from_function_url
 from keywatch.approvals.runtime import build_click_handler
 from keywatch.config import Settings
 from keywatch.observability import logger, metrics, tracer
@@ -27,8 +26,8 @@ def handler() -> ClickHandler:
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId", log_event=False)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
-@event_parser(model=LambdaFunctionUrlModel)
-def lambda_handler(event: LambdaFunctionUrlModel, context: LambdaContext) -> dict[str, Any]:
+@event_parser(model=FunctionUrlRequest)
+def lambda_handler(event: FunctionUrlRequest, context: LambdaContext) -> dict[str, Any]:
     request = request_from_function_url(event.headers, event.body, event.isBase64Encoded)
     response = handler().handle(request) if request is not None else None
     status = response.status if response is not None else 400

@@ -130,3 +130,14 @@ def test_given_a_user_not_on_the_allow_list_when_clicked_then_told_so_recorded_a
     # the button still works for someone who may use it
     assert click(app, offered[CANCEL], slack)["statusCode"] == 200
     assert key_state(estate, BILLING_KEY) == "Enabled"
+
+
+def test_given_a_bare_function_url_event_when_signed_then_the_click_still_counts(
+    estate: Any, slack: InteractiveSlack, alert: Callable[..., Any], env: Callable[..., Any]
+) -> None:
+    offered = _billing_alert(alert, slack)
+    full = signed_event(click_body(offered[CANCEL], response_url=slack.response_url))
+    bare = {"headers": full["headers"], "body": full["body"], "isBase64Encoded": False}
+
+    assert load_function("slack_actions").lambda_handler(bare, FakeLambdaContext())["statusCode"] == 200
+    assert key_state(estate, BILLING_KEY) == "Enabled"

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import parse_qs
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from slack_sdk.signature import Clock, SignatureVerifier
 
 from keywatch.adapters.approvals import ApprovalStore
@@ -70,6 +70,15 @@ class Request:
 class Response:
     status: int
     body: str = ""
+
+
+class FunctionUrlRequest(BaseModel):
+    """What keywatch reads of a Lambda function URL event (payload 2.0): the rest is not needed, and a
+    request is never refused for a field Slack's click does not depend on."""
+
+    headers: dict[str, str] | None = None
+    body: str | None = None
+    isBase64Encoded: bool = False
 
 
 def request_from_function_url(headers: Mapping[str, str] | None, body: str | None, is_base64: bool) -> Request | None:
