@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -50,10 +51,16 @@ class SilenceGate:
 
 
 class SilencedChannel:
+    """A channel that holds back what a silence covers. Everything else is the inner channel's own
+    (``revise``, its delivery log...): the wrapper is transparent to whoever looks past ``send``."""
+
     def __init__(self, inner: Channel, gate: SilenceGate) -> None:
         self.inner = inner
         self.name = inner.name
         self._gate = gate
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
 
     def send(self, result: EventResult) -> NotificationResult:
         silence = self._gate.active(result)
