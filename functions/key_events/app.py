@@ -5,12 +5,11 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from keywatch.config import Settings
 from keywatch.engine import Watchdog
 from keywatch.observability import logger, metrics, tracer
-from keywatch.parse import KMS_EVENT, KmsEnvelope
+from keywatch.parse import parse_envelope
 from keywatch.runtime import build_watchdog
 
 
@@ -23,10 +22,10 @@ def watchdog() -> Watchdog:
 @logger.inject_lambda_context(correlation_id_path="detail.eventID || id", log_event=False)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
-@event_parser(model=KMS_EVENT)  # the discriminated union of CloudTrail, native and other events
-def lambda_handler(event: KmsEnvelope, context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    envelope = parse_envelope(event)  # the discriminated union of CloudTrail, native and other events
     dog = watchdog()
     dog.register_lambda_context(context)
-    result = dog.handle(event)
+    result = dog.handle(envelope)
     metrics.add_metric(name=f"Outcome_{result.outcome.value}", unit="Count", value=1)
     return result.report()

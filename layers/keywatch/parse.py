@@ -186,9 +186,6 @@ def lenient_datetime(value: Any) -> datetime | None:
         return None
 
 
-LenientDate = Annotated[datetime | None, BeforeValidator(lenient_datetime)]
-
-
 def _mapping(value: Any) -> Any:
     """A nested object that only informs: anything but an object reads as an empty one."""
     return value if isinstance(value, dict) else {}
@@ -221,20 +218,11 @@ class _Lenient(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
 
 
-class CloudTrailResource(_Lenient):
-    arn: Principal = Field(default=None, alias="ARN")
-    account_id: Identifier = Field(default=None, alias="accountId")
-    type: Identifier = None
-
-
-class SessionIssuer(_Lenient):
-    arn: Principal = None
-
-
-class SessionContext(_Lenient):
-    session_issuer: Annotated[SessionIssuer, BeforeValidator(_mapping)] = Field(
-        default_factory=SessionIssuer, alias="sessionIssuer"
-    )
+def _issuer_arn(value: Any) -> str | None:
+    """``sessionContext.sessionIssuer.arn``: the role behind an assumed-role session, when it is text."""
+    issuer = value.get("sessionIssuer") if isinstance(value, dict) else None
+    arn = issuer.get("arn") if isinstance(issuer, dict) else None
+    return cap(arn, PRINCIPAL_CHARS) if isinstance(arn, str) else None
 
 
 class CloudTrailIdentity(_Lenient):
@@ -242,32 +230,13 @@ class CloudTrailIdentity(_Lenient):
     arn: Principal = None
     account_id: Annotated[str | None, BeforeValidator(_account_or_none)] = Field(default=None, alias="accountId")
     invoked_by: Identifier = Field(default=None, alias="invokedBy")
-    session_context: Annotated[SessionContext, BeforeValidator(_mapping)] = Field(
-        default_factory=SessionContext, alias="sessionContext"
-    )
+    role_arn: Annotated[str | None, BeforeValidator(_issuer_arn)] = Field(default=None, alias="sessionContext")
 
 
-class RequestParameters(_Lenient):
-    key_id: Principal = Field(default=None, alias="keyId")
-    grant_id: Identifier = Field(default=None, alias="grantId")
-    pending_window_days: Annotated[int | None, BeforeValidator(_window)] = Field(
-        default=None, alias="pendingWindowInDays"
-    )
-    policy: Annotated[str | None, BeforeValidator(lambda v: v if isinstance(v, str) else None)] = None
-    import_type: Identifier = Field(default=None, alias="importType")
-    valid_to: LenientDate = Field(default=None, alias="validTo")
-    key_material_id: Identifier = Field(default=None, alias="keyMaterialId")
-
-
-class ResponseElements(_Lenient):
-    key_id: Principal = Field(default=None, alias="keyId")
-    key_state: Annotated[KeyState | None, BeforeValidator(_state)] = Field(default=None, alias="keyState")
-    deletion_date: LenientDate = Field(default=None, alias="deletionDate")
-    key_material_id: Identifier = Field(default=None, alias="keyMaterialId")
-
-
-class AdditionalEventData(_Lenient):
-    grant_id: Identifier = Field(default=None, alias="grantId")
+def _read(mapping: dict[str, Any] | None, field: str, limit: int = IDENTIFIER_CHARS) -> str | None:
+    """A text field of a record's parameters, capped; anything but text is absent."""
+    value = (mapping or {}).get(field)
+    return cap(value, limit) if isinstance(value, str) else None
 
 
 class CloudTrailRecord(_Lenient):
@@ -285,16 +254,22 @@ class CloudTrailRecord(_Lenient):
     )
     error_code: Annotated[str | None, BeforeValidator(_flag)] = Field(default=None, alias="errorCode")
     error_message: Text = Field(default=None, alias="errorMessage")
-    request_parameters: RequestParameters | None = Field(default=None, alias="requestParameters")
-    response_elements: ResponseElements | None = Field(default=None, alias="responseElements")
-    additional_event_data: AdditionalEventData | None = Field(default=None, alias="additionalEventData")
-    resources: list[CloudTrailResource] | None = None
+    # Parameters differ by call: they are objects here, and read field by field, leniently, in key_event().
+    request_parameters: dict[str, Any] | None = Field(default=None, alias="requestParameters")
+    response_elements: dict[str, Any] | None = Field(default=None, alias="responseElements")
+    additional_event_data: Annotated[dict[str, Any] | None, BeforeValidator(_mapping)] = Field(
+        default=None, alias="additionalEventData"
+    )
+    resources: list[dict[str, Any]] | None = None
     recipient_account_id: Account | None = Field(default=None, alias="recipientAccountId")
 
 
 class ServiceRecord(_Lenient):
     """Another AWS service's CloudTrail record (EFS's own calls, which keep the index current): the fields
-    every record has, checked as for KMS, and its parameters as they were given (read by that service's code)."""
+    every record has, checked as for KMS, and its parameters as they were given (read by that service's code).
+    Built on first use: a KMS event never needs it."""
+
+    model_config = ConfigDict(defer_build=True)
 
     event_id: EventId = Field(alias="eventID")
     event_name: EventId = Field(alias="eventName")
@@ -334,19 +309,23 @@ class CloudTrailEvent(_Envelope):
 
     def key_event(self) -> KeyEvent:
         record = self.detail
-        request = record.request_parameters or RequestParameters()
-        response = record.response_elements or ResponseElements()
-        extra = record.additional_event_data or AdditionalEventData()
+        request, response = record.request_parameters or {}, record.response_elements or {}
         identity = record.user_identity
         account = record.recipient_account_id or self.account or identity.account_id
         region = record.aws_region or self.region
 
-        key_resources = [r.arn for r in record.resources or [] if r.arn and r.type in (None, "AWS::KMS::Key")]
-        candidates = [response.key_id, *key_resources, request.key_id, *self.resources]
-        key_arn, given = key_from(candidates, account, region)
+        key_resources = [
+            _read(r, "ARN", PRINCIPAL_CHARS) for r in record.resources or [] if r.get("type") in (None, "AWS::KMS::Key")
+        ]
+        candidates = [
+            _read(response, "keyId", PRINCIPAL_CHARS),
+            *key_resources,
+            _read(request, "keyId", PRINCIPAL_CHARS),
+        ]
+        key_arn, given = key_from([*candidates, *self.resources], account, region)
         ref = KeyRef.parse(key_arn) if key_arn else None
 
-        reported = response.key_state or STATE_AFTER.get(record.event_name)
+        reported = _state(response.get("keyState")) or STATE_AFTER.get(record.event_name)
         if record.error_code:
             reported = None  # a failed call changed nothing: it says nothing about the key's state
         return KeyEvent(
@@ -364,18 +343,18 @@ class CloudTrailEvent(_Envelope):
                 arn=identity.arn,
                 account=identity.account_id,
                 invoked_by=identity.invoked_by,
-                role_arn=identity.session_context.session_issuer.arn,
+                role_arn=identity.role_arn,
                 source_ip=record.source_ip,
                 user_agent=record.user_agent,
             ),
             error_code=record.error_code,
             error_message=record.error_message,
-            grant_id=request.grant_id or extra.grant_id,
-            deletion_date=response.deletion_date,
-            pending_window_days=request.pending_window_days,
+            grant_id=_read(request, "grantId") or _read(record.additional_event_data, "grantId"),
+            deletion_date=lenient_datetime(response.get("deletionDate")),
+            pending_window_days=_window(request.get("pendingWindowInDays")),
             reported_key_state=reported,
-            policy_document=request.policy,
-            import_type=request.import_type,
+            policy_document=request.get("policy") if isinstance(request.get("policy"), str) else None,
+            import_type=_read(request, "importType"),
         )
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from keywatch.cli.simulator import HOME_ACCOUNT, HOME_REGION, IDEMPOTENCY_TABLE, INCIDENTS_TABLE, SIM_ROLE
-from keywatch.parse import parse_event
+from keywatch.parse import InvalidEvent, parse_event
 from support import FakeLambdaContext, load_function
 
 KEY_ACCOUNT = "111122223333"
@@ -289,8 +289,9 @@ def test_given_enforce_mode_when_a_protected_key_is_scheduled_for_deletion_then_
 def test_given_an_event_that_is_not_an_eventbridge_envelope_when_handled_then_it_raises_for_the_dlq(
     deployed: Any,
 ) -> None:
-    with pytest.raises(Exception, match="detail"):
+    with pytest.raises(InvalidEvent) as caught:  # the invocation fails: retried, then the dead-letter queue
         deployed.lambda_handler({"hello": "world"}, FakeLambdaContext())
+    assert "Field required" in str(caught.value) and "\n" not in str(caught.value)
 
 
 def test_given_a_malformed_account_list_when_the_handler_starts_then_it_refuses_to_run(

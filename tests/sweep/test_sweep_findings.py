@@ -9,7 +9,6 @@ from keywatch.models import DELETED, UNKNOWN, FileSystem, KeyEvent, KeyInfo, Out
 from keywatch.sweep import (
     KeyLookup,
     alias_locations,
-    assess,
     assess_one,
     call_floor,
     classify,
@@ -18,6 +17,7 @@ from keywatch.sweep import (
     needs_response,
     verdict_for,
 )
+from keywatch.sweep.assess import assess
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 ACCOUNT, REGION = "111122223333", "us-east-1"

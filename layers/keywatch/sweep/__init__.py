@@ -11,42 +11,42 @@ exactly those of the event path. One module per room:
   :mod:`keywatch.adapters.index`);
 - :mod:`~keywatch.sweep.runner`: the threaded :class:`Sweeper` and a worker's :func:`sweep_target`.
 
-The runner is imported on first use (PEP 562): it needs the engine, and the engine's event path needs
-the index's models, so importing the pure rooms must not drag the runner in.
+Every room is imported on first use (PEP 562): the runner needs the engine, and the engine's event path
+needs only the index's models, so importing one room must not drag the others (or the runner) in. The
+pure assessment function is ``keywatch.sweep.assess.assess``: ``keywatch.sweep.assess`` is its module.
 """
 
+from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from keywatch.fanout import SweepTarget, targets_for
-from keywatch.sweep.assess import (
-    AWS_MANAGED_ALIAS,
-    EXPIRY_WARNING_DAYS,
-    PAGE_SIZE,
-    alias_locations,
-    assess,
-    assess_one,
-    call_floor,
-    classify,
-    key_arn_of,
-    needs_response,
-    verdict_for,
-)
-from keywatch.sweep.countdowns import countdown_due, countdown_result
-from keywatch.sweep.index import IndexEntry, SweptMarker, index_ttl
-from keywatch.sweep.models import (
-    RESPONDED,
-    SEVERITY_ORDER,
-    Assessment,
-    CountdownResult,
-    Finding,
-    KeyLookup,
-    SweepReport,
-    SweepSummary,
-    TargetError,
-    UnencryptedFileSystem,
-)
-
 if TYPE_CHECKING:
+    from keywatch.fanout import SweepTarget, targets_for
+    from keywatch.sweep.assess import (
+        AWS_MANAGED_ALIAS,
+        EXPIRY_WARNING_DAYS,
+        PAGE_SIZE,
+        alias_locations,
+        assess_one,
+        call_floor,
+        classify,
+        key_arn_of,
+        needs_response,
+        verdict_for,
+    )
+    from keywatch.sweep.countdowns import countdown_due, countdown_result
+    from keywatch.sweep.index import IndexEntry, SweptMarker, index_ttl
+    from keywatch.sweep.models import (
+        RESPONDED,
+        SEVERITY_ORDER,
+        Assessment,
+        CountdownResult,
+        Finding,
+        KeyLookup,
+        SweepReport,
+        SweepSummary,
+        TargetError,
+        UnencryptedFileSystem,
+    )
     from keywatch.sweep.runner import (
         DEFAULT_WORKERS,
         SWEEP_ERRORS,
@@ -56,15 +56,55 @@ if TYPE_CHECKING:
         sweep_target,
     )
 
-_RUNNER = frozenset({"DEFAULT_WORKERS", "SWEEP_ERRORS", "ProgressCallback", "Sweeper", "TargetFailed", "sweep_target"})
+# Where each name lives. Every room is imported on first use (PEP 562): the event path needs only the
+# index's models (keywatch.sweep.index), and a Lambda container should not pay for the rest at start.
+_HOMES = {
+    "keywatch.fanout": ("SweepTarget", "targets_for"),
+    "keywatch.sweep.assess": (
+        "AWS_MANAGED_ALIAS",
+        "EXPIRY_WARNING_DAYS",
+        "PAGE_SIZE",
+        "alias_locations",
+        "assess_one",
+        "call_floor",
+        "classify",
+        "key_arn_of",
+        "needs_response",
+        "verdict_for",
+    ),
+    "keywatch.sweep.countdowns": ("countdown_due", "countdown_result"),
+    "keywatch.sweep.index": ("IndexEntry", "SweptMarker", "index_ttl"),
+    "keywatch.sweep.models": (
+        "RESPONDED",
+        "SEVERITY_ORDER",
+        "Assessment",
+        "CountdownResult",
+        "Finding",
+        "KeyLookup",
+        "SweepReport",
+        "SweepSummary",
+        "TargetError",
+        "UnencryptedFileSystem",
+    ),
+    "keywatch.sweep.runner": (
+        "DEFAULT_WORKERS",
+        "SWEEP_ERRORS",
+        "ProgressCallback",
+        "Sweeper",
+        "TargetFailed",
+        "sweep_target",
+    ),
+}
+_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 
 
 def __getattr__(name: str) -> Any:
-    if name in _RUNNER:
-        from keywatch.sweep import runner
-
-        return getattr(runner, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = _HOME_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
 
 
 __all__ = [
@@ -90,7 +130,6 @@ __all__ = [
     "TargetFailed",
     "UnencryptedFileSystem",
     "alias_locations",
-    "assess",
     "assess_one",
     "call_floor",
     "classify",
