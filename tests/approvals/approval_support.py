@@ -9,7 +9,7 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
-from keywatch.cli.simulator import HOME_ACCOUNT, INCIDENTS_TABLE, SIM_ROLE
+from keywatch.cli.simulator import HOME_ACCOUNT, simulated_environment
 from notify.slack_support import FakeSlack, Reply, Request
 from slack_sdk.signature import SignatureVerifier
 
@@ -172,14 +172,8 @@ def signed_event(
 
 def endpoint_env(estate: Any, signing_secret_arn: str, **extra: str) -> dict[str, str]:
     """The environment template.yaml gives the endpoint and the worker, pointed at the simulated estate."""
-    env = {
+    env = simulated_environment(estate.fleet) | {
         "KEYWATCH_MODE": "approve",
-        "KEYWATCH_HOME_ACCOUNT": HOME_ACCOUNT,
-        "KEYWATCH_INCIDENTS_TABLE": INCIDENTS_TABLE,
-        "KEYWATCH_READ_ROLE": SIM_ROLE,
-        "KEYWATCH_WRITE_ROLE": SIM_ROLE,
-        "KEYWATCH_ACCOUNTS": ",".join(estate.fleet.account_ids),
-        "KEYWATCH_REGIONS": ",".join(estate.fleet.regions),
         "KEYWATCH_SLACK_SIGNING_SECRET": signing_secret_arn,
         "KEYWATCH_SLACK_APPROVERS": APPROVER,
     }

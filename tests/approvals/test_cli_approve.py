@@ -105,3 +105,64 @@ def test_given_slack_decisions_when_incidents_are_listed_then_each_shows_with_it
     assert [(i["kind"], i["user"], i["choice"]) for i in incidents[1]["interactions"]] == [
         ("approved", APPROVER, "enable")
     ]
+
+
+def test_given_a_cli_replay_in_approve_mode_when_its_button_is_clicked_then_only_a_signed_allowed_first_click_acts(
+    aws: None,
+    slack: InteractiveSlack,
+    changes: dict[str, int],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The path the issue is judged on: `keywatch replay --mode approve` posts the alert to a local Slack; the
+    button it really carries is signed and sent to functions/slack_actions/app.py, on the same moto estate
+    (the replay's estate outlives it inside an outer moto, and simulated_environment points the endpoint at it)."""
+    import boto3
+    from approval_support import OUTSIDER, SIGNING_SECRET, click_body, signed_event
+    from keywatch.adapters.aws import AwsClients
+    from keywatch.cli.session import default_fleet
+    from keywatch.cli.simulator import HOME_ACCOUNT, SIM_ROLE, Fleet, simulated_environment
+    from support import FakeLambdaContext, load_function
+
+    assert (
+        main(["replay", str(EVENTS / "01_disable_key.json"), "--mode", "approve", "--slack-webhook", slack.webhook_url])
+        == 0
+    )
+    capsys.readouterr()
+    enable = buttons_of(slack.posts()[0])["keywatch_enable"]
+
+    sm = boto3.client("secretsmanager", region_name="us-east-1")
+    secret = sm.create_secret(Name="keywatch/slack-signing", SecretString=SIGNING_SECRET)["ARN"]
+    endpoint_env = simulated_environment(Fleet.load(default_fleet())) | {
+        "KEYWATCH_MODE": "approve",
+        "KEYWATCH_SLACK_SIGNING_SECRET": secret,
+        "KEYWATCH_SLACK_APPROVERS": APPROVER,
+    }
+    for name, value in endpoint_env.items():
+        monkeypatch.setenv(name, value)
+    app = load_function("slack_actions")
+    kms = AwsClients(read_role=SIM_ROLE, write_role=SIM_ROLE, home_account=HOME_ACCOUNT).client(
+        "kms", "111122223333", "us-east-1"
+    )
+
+    def state() -> str:
+        return str(kms.describe_key(KeyId=APP_ARN)["KeyMetadata"]["KeyState"])
+
+    def send(event: dict[str, Any]) -> int:
+        return int(app.lambda_handler(event, FakeLambdaContext())["statusCode"])
+
+    body = click_body(enable, response_url=slack.response_url)
+    assert send(signed_event(body, signature="")) == 401
+    assert send(signed_event(body, timestamp=int(time.time()) - 301)) == 401
+    assert send(signed_event(click_body(enable, user=OUTSIDER, name="mallory", response_url=slack.response_url))) == 200
+    assert "not allowed" in slack.to_response_url()[-1]["text"]
+    assert state() == "Disabled" and changes == {}
+
+    assert send(signed_event(body)) == 200
+    assert state() == "Enabled" and changes == {"enable_key": 1}
+    rewritten = slack.to_response_url()[-1]
+    assert rewritten["replace_original"] is True and f"<@{APPROVER}>" in str(rewritten) and "done" in str(rewritten)
+
+    assert send(signed_event(body)) == 200
+    assert "nothing was done again" in slack.to_response_url()[-1]["text"]
+    assert changes == {"enable_key": 1}

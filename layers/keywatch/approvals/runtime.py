@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from botocore.config import Config
 
+from keywatch.adapters.approvals import ApprovalStore
 from keywatch.adapters.aws import RETRY_CONFIG, AwsClients
 from keywatch.adapters.slack import ParameterTarget, SlackTarget
 from keywatch.adapters.slack_interactions import ApprovalQueue, SigningSecret, SlackResponder
@@ -45,13 +46,21 @@ def slack_target(settings: Settings, clients: AwsClients) -> Callable[[], SlackT
     return target
 
 
+def _durable_store(settings: Settings, clients: AwsClients) -> ApprovalStore:
+    """The approval records live in the incidents table: a click is handled in another process (another
+    Lambda container) than the alert that wrote them, so records kept in memory could never be found."""
+    if not settings.incidents_table:
+        raise ConfigError("incidents_table: set KEYWATCH_INCIDENTS_TABLE (approve mode keeps its approvals there)")
+    return build_approval_store(settings, clients)
+
+
 def build_click_handler(settings: Settings, clients: AwsClients | None = None) -> ClickHandler:
     clients = clients or _clients(settings, INTERACTIVE_CONFIG)
     secret_name = settings.slack_signing_secret or settings.slack_secret
     if not secret_name:
         raise ConfigError("slack_signing_secret: set KEYWATCH_SLACK_SIGNING_SECRET (the Slack app's signing secret)")
     signing = SigningSecret(clients, secret_name)
-    store = build_approval_store(settings, clients)
+    store = _durable_store(settings, clients)
     watchdog = build_watchdog(settings, clients)
     queue = ApprovalQueue(clients, settings.approvals_queue_url) if settings.approvals_queue_url else None
     return ClickHandler(
@@ -67,6 +76,6 @@ def build_click_handler(settings: Settings, clients: AwsClients | None = None) -
 
 def build_worker(settings: Settings, clients: AwsClients | None = None) -> tuple[ApprovedRunner, MessageUpdater]:
     clients = clients or _clients(settings)
-    store = build_approval_store(settings, clients)
+    store = _durable_store(settings, clients)
     runner = ApprovedRunner(build_watchdog(settings, clients), store)
     return runner, MessageUpdater(store, SlackResponder(), slack_target(settings, clients))

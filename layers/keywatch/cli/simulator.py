@@ -353,6 +353,39 @@ def create_index_table(dynamodb: Any, name: str) -> None:
     )
 
 
+def simulated_environment(fleet: Fleet) -> dict[str, str]:
+    """The environment that points a keywatch Lambda handler at a simulated estate of this fleet, as
+    template.yaml points it at a deployment: its topic, tables, roles, accounts and Regions.
+
+    With it, ``functions/slack_actions/app.py`` (add the approve-mode variables: signing secret, approvers)
+    finds the approval records that ``keywatch replay --mode approve`` wrote, in the same moto.
+    """
+    return {
+        "KEYWATCH_HOME_ACCOUNT": HOME_ACCOUNT,
+        "KEYWATCH_TOPIC_ARN": f"arn:aws:sns:{HOME_REGION}:{HOME_ACCOUNT}:{TOPIC_NAME}",
+        "KEYWATCH_INCIDENTS_TABLE": INCIDENTS_TABLE,
+        "KEYWATCH_IDEMPOTENCY_TABLE": IDEMPOTENCY_TABLE,
+        "KEYWATCH_INDEX_TABLE": INDEX_TABLE,
+        "KEYWATCH_ACCOUNTS": ",".join(fleet.account_ids),
+        "KEYWATCH_REGIONS": ",".join(fleet.regions),
+        "KEYWATCH_READ_ROLE": SIM_ROLE,
+        "KEYWATCH_WRITE_ROLE": SIM_ROLE,
+    }
+
+
+# What an estate sets (the home account is the clients' business, so a base setting is kept)
+_ESTATE_SETTINGS = {
+    "topic_arn",
+    "incidents_table",
+    "idempotency_table",
+    "index_table",
+    "accounts",
+    "regions",
+    "read_role",
+    "write_role",
+}
+
+
 @dataclass
 class Estate:
     """A simulated AWS estate built from a fleet file, inside an active :func:`simulated_aws`."""
@@ -367,18 +400,8 @@ class Estate:
 
     def settings(self, base: Settings | None = None) -> Settings:
         """Settings that point keywatch at this estate's topic, tables, accounts and Regions."""
-        return (base or Settings()).model_copy(
-            update={
-                "topic_arn": self.topic_arn,
-                "incidents_table": INCIDENTS_TABLE,
-                "idempotency_table": IDEMPOTENCY_TABLE,
-                "index_table": INDEX_TABLE,
-                "accounts": self.fleet.account_ids,
-                "regions": self.fleet.regions,
-                "read_role": SIM_ROLE,
-                "write_role": SIM_ROLE,
-            }
-        )
+        here = Settings.from_env(simulated_environment(self.fleet)).model_dump(include=_ESTATE_SETTINGS)
+        return (base or Settings()).model_copy(update=here)
 
     @classmethod
     def build(cls, fleet: Fleet, index: bool = True) -> Estate:
