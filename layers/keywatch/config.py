@@ -36,6 +36,9 @@ class Settings(BaseModel):
     regions: list[str] = Field(default_factory=list)
     countdown_days: list[int] = Field(default_factory=lambda: [7, 1])
     sweep_queue_url: str | None = None
+    remediation_queue_url: str | None = Field(
+        default=None, description="enforce mode: where file systems an invocation can't finish in time are queued"
+    )
     index_table: str | None = Field(default=None, description="the key-to-file-system index (DynamoDB)")
     sweep_schedule: str | None = Field(default=None, description="the sweep's schedule: the index's entries live two")
     # approve mode (Slack buttons): who may approve, where the signing secret is, where approved work queues
@@ -94,6 +97,7 @@ class Settings(BaseModel):
             "regions": _csv(env.get("KEYWATCH_REGIONS")),
             "countdown_days": [int(d) for d in _csv(env.get("KEYWATCH_COUNTDOWN_DAYS") or "7,1")],
             "sweep_queue_url": env.get("KEYWATCH_SWEEP_QUEUE_URL") or None,
+            "remediation_queue_url": env.get("KEYWATCH_REMEDIATION_QUEUE_URL") or None,
             "index_table": env.get("KEYWATCH_INDEX_TABLE") or None,
             "sweep_schedule": env.get("KEYWATCH_SWEEP_SCHEDULE") or None,
             "slack_signing_secret": env.get("KEYWATCH_SLACK_SIGNING_SECRET") or None,

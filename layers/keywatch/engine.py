@@ -27,7 +27,8 @@ from keywatch.assess import (
 )
 from keywatch.config import Settings
 from keywatch.efs_events import EfsEvent, IndexKeeper, is_efs_envelope, to_efs_event
-from keywatch.errors import HandlingIncomplete
+from keywatch.errors import HandedOffIncomplete, HandlingIncomplete
+from keywatch.handoff import HandedOff, Handoff, Sender, lambda_budget
 from keywatch.keys import KeyRef, split_key_arn
 from keywatch.locate import Located, Locator
 from keywatch.models import (
@@ -56,7 +57,7 @@ from keywatch.parse import (
     KmsEnvelope,
     to_key_event,
 )
-from keywatch.remediate import Remediator, plan
+from keywatch.remediate import Planned, Remediator, plan
 
 Deduplicate = Callable[[KeyEvent, Callable[[], EventResult]], EventResult]
 STATE_ERRORS = AWS_ERRORS
@@ -75,6 +76,7 @@ class Watchdog:
         journal: Journal | None = None,
         index: KeyIndex | None = None,
         occurrences: OccurrenceLog | None = None,
+        handoff: Sender | None = None,
     ) -> None:
         self.settings = settings
         self.clients = clients
@@ -94,6 +96,8 @@ class Watchdog:
             else None
         )
         self.occurrences = occurrences
+        self.handoff = handoff  # the remediation queue (enforce mode only): work this invocation can't finish
+        self._context: Any = None
 
     @property
     def mode(self) -> Mode:
@@ -130,10 +134,16 @@ class Watchdog:
     # --- handle -----------------------------------------------------------------------------
 
     def register_lambda_context(self, context: Any) -> None:
-        """Let duplicate detection expire an in-progress record if this invocation times out."""
+        """Let duplicate detection expire an in-progress record if this invocation times out, and the actions
+        hand what won't fit in its remaining time to the remediation queue."""
+        self.keep_time_of(context)
         register = getattr(self._deduplicate, "register_lambda_context", None)
         if register is not None:
             register(context)
+
+    def keep_time_of(self, context: Any) -> None:
+        """The Lambda context whose remaining time bounds the actions (:class:`keywatch.handoff.Budget`)."""
+        self._context = context
 
     def handle(self, envelope: KmsEnvelope) -> EventResult:
         if is_efs_envelope(envelope):
@@ -320,8 +330,14 @@ class Watchdog:
             else:
                 restorable = [fs for fs in hit if fs.file_system_id in recorded]
         planned = plan(verdict.outcome, key.state, key.arn, hit, restorable)
-        result.actions = merge_actions(
-            prior["actions"] if prior else [], self.remediator.run(planned, mode or self.mode, key.arn)
+        # A retry leaves to the remediation worker what an earlier attempt handed to it.
+        queued = [
+            ActionResult.model_validate(a) for a in (prior["actions"] if prior else []) if a.get("status") == "queued"
+        ]
+        handed = {(a.type, a.target) for a in queued}
+        planned = [p for p in planned if (p.type, p.target) not in handed]
+        result.actions = queued + merge_actions(
+            prior["actions"] if prior else [], self._act(planned, mode or self.mode, event, key.arn)
         )
         unfinished += [f"{a.type} on {a.target}" for a in result.actions if a.status == "failed"]
         self._after_actions(result, hit)
@@ -348,6 +364,27 @@ class Watchdog:
             )
             raise HandlingIncomplete(result, unfinished)
         return result
+
+    def _act(self, planned: list[Planned], mode: Mode, event: KeyEvent, key_arn: str) -> list[ActionResult]:
+        """Run the plan; what won't fit in this invocation's remaining time goes to the remediation queue."""
+        handoff = Handoff(self.handoff, event.event_id, key_arn) if self.handoff is not None else None
+        return self.remediator.run(planned, mode, key_arn, budget=lambda_budget(self._context), handoff=handoff)
+
+    def finish_handed_off(self, work: HandedOff) -> list[ActionResult]:
+        """The remediation worker: run the file-system actions an invocation handed over, with the same re-checks,
+        and append them to the key's incident. Raises (so that SQS delivers the message again) when the incident
+        is not recorded yet, or when any action failed."""
+        if self.incidents is None:
+            raise HandedOffIncomplete(work.event_id, ["no incident store is configured to record the actions"])
+        if self.incidents.current(work.key_arn) is None:  # the handing invocation records it after its actions
+            raise HandedOffIncomplete(work.event_id, ["the key's incident is not recorded yet"])
+        planned = [Planned(a.type, a.file_system.file_system_id, a.file_system) for a in work.actions]
+        actions = self.remediator.run(planned, self.mode, work.key_arn, budget=lambda_budget(self._context))
+        self.incidents.record_actions(work.key_arn, actions, self.actor)
+        logger.info("handed-off actions run", event_id=work.event_id, key_arn=work.key_arn, actions=len(actions))
+        if failed := [f"{a.type} on {a.target}" for a in actions if a.status == "failed"]:
+            raise HandedOffIncomplete(work.event_id, failed)
+        return actions
 
     def _recall(self, event_id: str) -> dict[str, Any] | None:
         if self.journal is None:
@@ -462,8 +499,11 @@ class Watchdog:
             result.key_state_after = self.describe_key(result.key_arn).state
         touched = {a.target for a in done if a.type in ("delete_mount_targets", "restore_mount_targets")}
         by_id = {fs.file_system_id: fs for fs in affected}
+        counted = {a.target: a._mount_targets_after for a in done if a._mount_targets_after is not None}
         for item in result.affected:
-            if item.file_system_id in touched:
+            if item.file_system_id in counted:  # the action counted them from what its calls answered
+                item.mount_targets_after = counted[item.file_system_id]
+            elif item.file_system_id in touched:
                 item.mount_targets_after = len(self.mounts.subnets(by_id[item.file_system_id]))
 
     def _result(

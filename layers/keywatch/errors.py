@@ -24,4 +24,13 @@ class HandlingIncomplete(RuntimeError):
         super().__init__(f"event {result.event_id}: not finished, retried: {'; '.join(self.steps)}")
 
 
-__all__ = ["HandlingIncomplete"]
+class HandedOffIncomplete(RuntimeError):
+    """The remediation worker could not finish a message's file systems; SQS delivers the message again (then
+    dead-letters it into RemediationDeadLetterQueue, alarmed). ``steps`` name what is left."""
+
+    def __init__(self, event_id: str, steps: Sequence[str]) -> None:
+        self.steps = list(steps)
+        super().__init__(f"handed-off work of event {event_id}: not finished, retried: {'; '.join(self.steps)}")
+
+
+__all__ = ["HandedOffIncomplete", "HandlingIncomplete"]

@@ -12,6 +12,7 @@ Scopes:
 - ``sweep``:     list accounts and fan the sweep out;
 - ``index``:     read and write the key-to-file-system index (that table only);
 - ``approve``:   read the Slack signing secret, queue approved actions (approve mode's endpoint).
+- ``handoff``:   queue the file systems an invocation could not finish in time (enforce mode only).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Literal, TypeVar
 
-Scope = Literal["read", "remediate", "notify", "state", "sweep", "index", "approve"]
+Scope = Literal["read", "remediate", "notify", "state", "sweep", "index", "approve", "handoff"]
 F = TypeVar("F", bound=Callable[..., object])
 
 _REGISTRY: dict[str, set[str]] = defaultdict(set)

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 
 class Outcome(StrEnum):
@@ -154,7 +154,8 @@ class Affected(BaseModel):
 
 
 ActionType = Literal["cancel_key_deletion", "enable_key", "delete_mount_targets", "restore_mount_targets"]
-ActionStatus = Literal["planned", "done", "skipped", "failed"]
+# queued: handed to the remediation queue, whose worker finishes it (this invocation was running out of time)
+ActionStatus = Literal["planned", "done", "skipped", "failed", "queued"]
 
 
 class ActionResult(BaseModel):
@@ -162,6 +163,8 @@ class ActionResult(BaseModel):
     target: str
     status: ActionStatus
     detail: str = ""
+    # the file system's mount targets after the action, when the action itself knows (never reported twice)
+    _mount_targets_after: int | None = PrivateAttr(default=None)
 
 
 class NotificationResult(BaseModel):

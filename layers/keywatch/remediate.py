@@ -3,14 +3,22 @@
 - ``plan`` is pure: it decides what should happen, from the outcome, the key's state and the tags.
 - ``Remediator`` runs a plan. Before each action it reads the key's state again and skips the action
   if the key has already recovered. One action failing never stops the others.
+- File-system actions run in a bounded pool, in batches: the key is read once before each batch, again
+  before a destructive call when that read is older than :data:`RECHECK_SECONDS`, and once after the
+  batch's deletes. When the invocation's time runs short, the file systems not yet started are handed to
+  the remediation queue (:mod:`keywatch.handoff`).
 - Each action class declares the IAM permissions it needs (from the adapter methods it calls).
 """
 
 from __future__ import annotations
 
+import math
+import threading
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -19,9 +27,15 @@ from keywatch.adapters.efs import MountTargetGateway
 from keywatch.adapters.incidents import IncidentStore
 from keywatch.adapters.kms import KmsError, KmsGateway
 from keywatch.assess import UNUSABLE_STATES
+from keywatch.handoff import Budget, HandedOffAction
 from keywatch.models import ActionResult, ActionType, FileSystem, KeyState, Mode, MountTargetSpec, Outcome, Policy
 from keywatch.observability import logger, metrics
 
+WORKERS = 16  # file systems worked on at once
+BATCH = 50  # file systems per batch: the key is read once before the batch and once after its deletes
+RECHECK_SECONDS = 5.0  # a destructive call waits for a new read of the key when the last is older than this
+T = TypeVar("T")
+METRICS_LOCK = threading.Lock()  # metrics counted from the pool's threads: Powertools keeps them in a plain dict
 PENDING_DELETION = frozenset({KeyState.PENDING_DELETION, KeyState.PENDING_REPLICA_DELETION})
 REENABLEABLE = frozenset({KeyState.DISABLED}) | PENDING_DELETION
 ACTION_ERRORS = (ClientError, BotoCoreError, AccountAccessError, KmsError)
@@ -81,12 +95,56 @@ class Skip(Exception):
     """The action is not needed (or no longer safe); the message says why."""
 
 
+class KeyCheck:
+    """The key's state as last read, shared by the workers of one run.
+
+    ``now()`` reads it (once per batch, and after a batch's deletes); ``recent()`` reads it again only when
+    the last read is older than ``max_age`` seconds, so a destructive call never acts on an old answer.
+    A read that fails is not remembered: the next caller reads again.
+    """
+
+    def __init__(
+        self, read: Callable[[], str], max_age: float | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._read = read
+        self._max_age = RECHECK_SECONDS if max_age is None else max_age
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._state: str | None = None
+        self._at = -math.inf
+
+    def now(self) -> str:
+        with self._lock:
+            return self._fetch()
+
+    def recent(self) -> str:
+        with self._lock:
+            if self._state is not None and self._clock() - self._at <= self._max_age:
+                return self._state
+            return self._fetch()
+
+    def forget(self) -> None:
+        """After a change to the key (EnableKey, CancelKeyDeletion): the next check reads it."""
+        with self._lock:
+            self._state = None
+
+    def _fetch(self) -> str:
+        self._state = None
+        state = self._read()
+        self._state, self._at = state, self._clock()
+        return state
+
+
 @dataclass
 class Context:
     kms: KmsGateway
     mounts: MountTargetGateway
     incidents: IncidentStore | None
     key_arn: str
+    key: KeyCheck = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.key = KeyCheck(lambda: self.kms.describe_key(self.key_arn).state)
 
 
 class Action:
@@ -99,7 +157,7 @@ class Action:
 
     @staticmethod
     def key_state(ctx: Context) -> str:
-        return ctx.kms.describe_key(ctx.key_arn).state
+        return ctx.key.now()
 
 
 class CancelKeyDeletion(Action):
@@ -112,6 +170,7 @@ class CancelKeyDeletion(Action):
         if state not in PENDING_DELETION:
             raise Skip(f"deletion is not pending (key is {state})")
         ctx.kms.cancel_key_deletion(ctx.key_arn)
+        ctx.key.forget()
         return "deletion cancelled; the key is Disabled until re-enabled"
 
 
@@ -127,7 +186,20 @@ class EnableKey(Action):
         if state != KeyState.DISABLED:
             raise Skip(f"a {state} key can't be enabled")
         ctx.kms.enable_key(ctx.key_arn)
+        ctx.key.forget()
         return "key enabled"
+
+
+@dataclass
+class Deleting:
+    """A file system whose mount targets were recorded and deleted, waiting for the batch's look at the key."""
+
+    file_system: FileSystem
+    current: list[MountTargetSpec]
+    record: list[MountTargetSpec]
+    deleted: int = 0
+    gone: list[MountTargetSpec] = field(default_factory=list)  # answered "not found" though listed a moment ago
+    errors: list[str] = field(default_factory=list)
 
 
 class DeleteMountTargets(Action):
@@ -142,22 +214,22 @@ class DeleteMountTargets(Action):
     description = "record, then delete, the file system's mount targets"
 
     def run(self, ctx: Context, planned: Planned) -> str:
-        """Safe under races: act only on a key confirmed unusable; delete only what is recorded; look again after.
+        deleting = self.start(ctx, planned)
+        return self.finish(ctx, deleting, recovered=ctx.key.now() == KeyState.ENABLED)[0]
 
-        1. The key must be confirmed unusable now. ``Unknown`` (e.g. AccessDenied on DescribeKey) is not
-           confirmation: the mount targets are kept.
+    def start(self, ctx: Context, planned: Planned) -> Deleting:
+        """Safe under races: act only on a key confirmed unusable; delete only what is recorded.
+
+        1. The key must be confirmed unusable (read for the batch, or again if that read is older than
+           :data:`RECHECK_SECONDS`). ``Unknown`` (e.g. AccessDenied on DescribeKey) is not confirmation: the
+           mount targets are kept.
         2. Every live mount target is merged into the record (a waiting record is never written over),
            and only mount targets in the record are deleted.
-        3. Every mount target is tried; if any could not be deleted, the action fails (and is retried).
-        4. The key is read again: if it recovered meanwhile (an EnableKey handled in between found no
-           record yet), the mount targets are put back at once.
+        3. Right before the deletes, the key again if its last read is older than :data:`RECHECK_SECONDS`.
+        4. Every mount target is tried; what each delete answered is kept for :meth:`finish`.
         """
         fs = _file_system(planned)
-        state = self.key_state(ctx)
-        if state == KeyState.ENABLED:
-            raise Skip("the key has recovered; mount targets kept")
-        if state not in UNUSABLE_STATES:
-            raise Skip(f"the key's state can't be confirmed unusable (it reads {state}); mount targets kept")
+        confirm_unusable(ctx.key.recent(), "mount targets kept")
         if ctx.incidents is None:
             raise RuntimeError("no incident store is configured; refusing to delete mount targets without a record")
         current = ctx.mounts.describe(fs)
@@ -168,27 +240,50 @@ class DeleteMountTargets(Action):
         unrecorded = [mt.mount_target_id for mt in current if mt.mount_target_id not in recorded]
         if unrecorded:
             raise RuntimeError(f"refusing to delete mount targets missing from the record: {', '.join(unrecorded)}")
-        deleted, errors = 0, []
+        confirm_unusable(ctx.key.recent(), "mount targets recorded, none deleted")
+        deleting = Deleting(fs, current, record)
         for mt in current:
             try:
-                deleted += ctx.mounts.delete(fs, mt.mount_target_id)
+                if ctx.mounts.delete(fs, mt.mount_target_id):
+                    deleting.deleted += 1
+                else:
+                    deleting.gone.append(mt)
             except ACTION_ERRORS as exc:
-                errors.append(f"{mt.mount_target_id}: {describe_error(exc)}")
-        if self.key_state(ctx) == KeyState.ENABLED:
-            made = _restore(ctx, fs, record)
+                deleting.errors.append(f"{mt.mount_target_id}: {describe_error(exc)}")
+        return deleting
+
+    @staticmethod
+    def finish(ctx: Context, deleting: Deleting, recovered: bool) -> tuple[str, int]:
+        """After the batch's deletes the key was read once more (``recovered``: it is Enabled again, as when an
+        EnableKey was handled in between and found no record yet): then the mount targets are put back at once.
+        Otherwise the mount targets left are counted from what the deletes answered; only a "not found" for a
+        mount target listed a moment ago is read back, since that answer alone does not prove it gone.
+        Returns the detail and the mount targets left."""
+        fs, current, deleted = deleting.file_system, deleting.current, deleting.deleted
+        if recovered:
+            made = _restore(ctx, fs, deleting.record)
             return (
                 f"deleted {deleted} of {len(current)} mount targets, then the key was Enabled again: "
-                f"re-created {made} from the record"
+                f"re-created {made} from the record",
+                len(newest_per_zone(deleting.record)),
             )
-        if errors:
+        if deleting.errors:
             raise MountTargetsLeft(
-                f"deleted {deleted} of {len(current)} mount targets (all recorded); not deleted: {'; '.join(errors)}"
+                f"deleted {deleted} of {len(current)} mount targets (all recorded); "
+                f"not deleted: {'; '.join(deleting.errors)}"
             )
-        # The end state, read back: a call that answered without deleting must not pass for done.
-        left = {mt.subnet_id for mt in current} & set(ctx.mounts.subnets(fs))
-        if left:
-            raise MountTargetsLeft(f"{len(left)} of {len(current)} mount targets are still there (all recorded)")
-        return f"deleted {deleted} of {len(current)} mount targets (recorded for restore)"
+        if deleting.gone:
+            left = {mt.subnet_id for mt in deleting.gone} & set(ctx.mounts.subnets(fs))
+            if left:
+                raise MountTargetsLeft(f"{len(left)} of {len(current)} mount targets are still there (all recorded)")
+        return f"deleted {deleted} of {len(current)} mount targets (recorded for restore)", 0
+
+
+def confirm_unusable(state: str, kept: str) -> None:
+    if state == KeyState.ENABLED:
+        raise Skip(f"the key has recovered; {kept}")
+    if state not in UNUSABLE_STATES:
+        raise Skip(f"the key's state can't be confirmed unusable (it reads {state}); {kept}")
 
 
 class MountTargetsLeft(RuntimeError):
@@ -249,6 +344,10 @@ class RestoreMountTargets(Action):
             f" ({wanted - made} already present)" if made < wanted else ""
         )
 
+    @staticmethod
+    def key_state(ctx: Context) -> str:
+        return ctx.key.recent()  # read for the batch
+
 
 ACTIONS: dict[str, Action] = {
     a.type: a for a in (CancelKeyDeletion(), EnableKey(), DeleteMountTargets(), RestoreMountTargets())
@@ -256,35 +355,149 @@ ACTIONS: dict[str, Action] = {
 
 
 class Remediator:
-    def __init__(self, kms: KmsGateway, mounts: MountTargetGateway, incidents: IncidentStore | None) -> None:
+    def __init__(
+        self, kms: KmsGateway, mounts: MountTargetGateway, incidents: IncidentStore | None, workers: int = WORKERS
+    ) -> None:
         self.kms = kms
         self.mounts = mounts
         self.incidents = incidents
+        self.workers = workers
 
-    def run(self, planned: Sequence[Planned], mode: Mode, key_arn: str) -> list[ActionResult]:
+    def run(
+        self,
+        planned: Sequence[Planned],
+        mode: Mode,
+        key_arn: str,
+        budget: Budget | None = None,
+        handoff: Callable[[Sequence[HandedOffAction]], int] | None = None,
+    ) -> list[ActionResult]:
+        """Run the plan in ``mode``. Key actions first, one after another; then the file systems in batches.
+
+        ``budget``: the time left in this invocation (None: no limit). Before each batch, if it may not fit,
+        the file systems not yet started are handed to ``handoff`` (reported ``queued``) or, with no queue,
+        reported ``failed`` so that the handling is retried.
+        """
         if mode == Mode.NOTIFY:
             return []
-        ctx = Context(self.kms, self.mounts, self.incidents, key_arn)
-        results = []
-        for item in planned:
-            action = ACTIONS[item.type]
-            if mode in (Mode.DRY_RUN, Mode.APPROVE):
-                waiting = " once approved in Slack" if mode == Mode.APPROVE else ""
-                results.append(
-                    ActionResult(
-                        type=item.type,
-                        target=item.target,
-                        status="planned",
-                        detail=f"would {action.description}{waiting}",
-                    )
+        if mode in (Mode.DRY_RUN, Mode.APPROVE):
+            waiting = " once approved in Slack" if mode == Mode.APPROVE else ""
+            return [
+                ActionResult(
+                    type=item.type,
+                    target=item.target,
+                    status="planned",
+                    detail=f"would {ACTIONS[item.type].description}{waiting}",
                 )
-                continue
-            results.append(self._run_one(action, ctx, item))
+                for item in planned
+            ]
+        ctx = Context(self.kms, self.mounts, self.incidents, key_arn)
+        results: list[ActionResult] = [
+            self._run_one(ACTIONS[item.type], ctx, item) for item in planned if item.file_system is None
+        ]
+        file_systems = [item for item in planned if item.file_system is not None]
+        if file_systems:
+            results += self._run_file_systems(ctx, file_systems, budget, handoff)
         return results
 
-    def _run_one(self, action: Action, ctx: Context, item: Planned) -> ActionResult:
+    def _run_file_systems(
+        self,
+        ctx: Context,
+        items: list[Planned],
+        budget: Budget | None,
+        handoff: Callable[[Sequence[HandedOffAction]], int] | None,
+    ) -> list[ActionResult]:
+        results: list[ActionResult] = []
+        with ThreadPoolExecutor(max_workers=min(self.workers, len(items)), thread_name_prefix="remediate") as pool:
+            for start in range(0, len(items), BATCH):
+                if budget is not None and not budget.allows_another():
+                    results += self._hand_off(items[start:], budget, handoff)
+                    break
+                began = time.monotonic()
+                results += self._batch(pool, ctx, items[start : start + BATCH])
+                if budget is not None:
+                    budget.took(time.monotonic() - began)
+        return results
+
+    def _batch(self, pool: ThreadPoolExecutor, ctx: Context, batch: list[Planned]) -> list[ActionResult]:
+        """One look at the key for the batch, the file systems in the pool, then one more look after the deletes."""
         try:
-            detail = action.run(ctx, item)
+            ctx.key.now()
+        except ACTION_ERRORS as exc:  # each action reads the key itself then, and fails on its own
+            logger.warning("key unreadable before a batch", key_arn=ctx.key_arn, error=describe_error(exc))
+        started = list(pool.map(lambda item: self._start(ctx, item), batch))
+        deleting = [(item, s) for item, s in zip(batch, started, strict=True) if isinstance(s, Deleting)]
+        if not deleting:
+            return [s for s in started if isinstance(s, ActionResult)]
+        try:
+            recovered: bool | Exception = ctx.key.now() == KeyState.ENABLED
+        except ACTION_ERRORS as exc:
+            recovered = exc
+        finished = iter(pool.map(lambda d: self._finish(ctx, d[0], d[1], recovered), deleting))  # in the order started
+        return [s if isinstance(s, ActionResult) else next(finished) for s in started]
+
+    def _start(self, ctx: Context, item: Planned) -> ActionResult | Deleting:
+        action = ACTIONS[item.type]
+        if isinstance(action, DeleteMountTargets):
+            return self._attempt(item, lambda: action.start(ctx, item))
+        return self._run_one(action, ctx, item)
+
+    def _finish(self, ctx: Context, item: Planned, deleting: Deleting, recovered: bool | Exception) -> ActionResult:
+        def finish() -> tuple[str, int]:
+            if isinstance(recovered, Exception):
+                raise recovered
+            return DeleteMountTargets.finish(ctx, deleting, recovered)
+
+        outcome = self._attempt(item, finish)
+        if isinstance(outcome, ActionResult):
+            return outcome
+        detail, left = outcome
+        return self._done(item, detail, left)
+
+    def _hand_off(
+        self, items: list[Planned], budget: Budget, handoff: Callable[[Sequence[HandedOffAction]], int] | None
+    ) -> list[ActionResult]:
+        """The file systems not yet started, when the next batch may not fit in the invocation."""
+        why = f"not started here: {budget.describe()}"
+        if handoff is not None:
+            try:
+                messages = handoff(
+                    [HandedOffAction(type=item.type, file_system=_file_system(item)) for item in items]  # type: ignore[arg-type]
+                )
+            except ACTION_ERRORS as exc:
+                logger.warning("hand-off failed", key_arn=items[0].target, error=describe_error(exc))
+                return [
+                    self._failed(item, RuntimeError(f"{why}; handing it over failed: {describe_error(exc)}"))
+                    for item in items
+                ]
+            logger.info("handed off", file_systems=len(items), messages=messages)
+            with METRICS_LOCK:
+                metrics.add_metric(name="RemediationHandedOff", unit="Count", value=len(items))
+            return [
+                ActionResult(
+                    type=item.type,
+                    target=item.target,
+                    status="queued",
+                    detail=f"{why}; handed to the remediation queue, whose worker finishes it",
+                )
+                for item in items
+            ]
+        return [self._failed(item, RuntimeError(f"{why} and there is no remediation queue")) for item in items]
+
+    def _run_one(self, action: Action, ctx: Context, item: Planned) -> ActionResult:
+        outcome = self._attempt(item, lambda: action.run(ctx, item))
+        return outcome if isinstance(outcome, ActionResult) else self._done(item, outcome)
+
+    @staticmethod
+    def _done(item: Planned, detail: str, left: int | None = None) -> ActionResult:
+        logger.info("action done", action=item.type, target=item.target, detail=detail)
+        result = ActionResult(type=item.type, target=item.target, status="done", detail=detail)
+        result._mount_targets_after = left
+        return result
+
+    def _attempt(self, item: Planned, work: Callable[[], T]) -> T | ActionResult:
+        """What ``work`` returns, or the action's result when it was skipped, not allowed or failed."""
+        try:
+            return work()
         except Skip as skip:
             return ActionResult(type=item.type, target=item.target, status="skipped", detail=str(skip))
         except ClientError as exc:
@@ -292,7 +505,8 @@ class Remediator:
                 # Not allowed (the key lacks the opt-in tag, or its key policy shuts keywatch out):
                 # retrying can't help. Skipped, with the reason and a metric (alarmed), never silent.
                 logger.warning("action not allowed", action=item.type, target=item.target, error=describe_error(exc))
-                metrics.add_metric(name="RemediationNotAllowed", unit="Count", value=1)
+                with METRICS_LOCK:
+                    metrics.add_metric(name="RemediationNotAllowed", unit="Count", value=1)
                 return ActionResult(
                     type=item.type,
                     target=item.target,
@@ -302,12 +516,11 @@ class Remediator:
             return self._failed(item, exc)
         except (*ACTION_ERRORS, RuntimeError) as exc:
             return self._failed(item, exc)
-        logger.info("action done", action=item.type, target=item.target, detail=detail)
-        return ActionResult(type=item.type, target=item.target, status="done", detail=detail)
 
     @staticmethod
     def _failed(item: Planned, exc: Exception) -> ActionResult:
         """A failure to retry: the handling raises once every other step is done."""
         logger.warning("action failed", action=item.type, target=item.target, error=describe_error(exc))
-        metrics.add_metric(name="RemediationFailed", unit="Count", value=1)
+        with METRICS_LOCK:
+            metrics.add_metric(name="RemediationFailed", unit="Count", value=1)
         return ActionResult(type=item.type, target=item.target, status="failed", detail=f"{str(exc)[:280]} (retried)")

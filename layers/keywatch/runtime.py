@@ -14,6 +14,7 @@ from keywatch.adapters.incidents import DynamoIncidentStore, IncidentStore, Memo
 from keywatch.adapters.index import DynamoKeyIndex
 from keywatch.adapters.occurrences import DynamoOccurrences, MemoryOccurrences, OccurrenceLog
 from keywatch.adapters.sns import SnsPublisher
+from keywatch.adapters.sqs import RemediationQueueSender
 from keywatch.config import Settings
 from keywatch.engine import Deduplicate, MemoryDeduplicator, Watchdog
 from keywatch.models import Mode
@@ -41,7 +42,15 @@ def build_watchdog(settings: Settings, clients: AwsClients | None = None, slack_
         deduplicate=build_deduplicator(settings, clients),
         index=build_index(settings, clients),
         occurrences=build_occurrences(settings, clients),
+        handoff=build_handoff(settings, clients),
     )
+
+
+def build_handoff(settings: Settings, clients: AwsClients) -> RemediationQueueSender | None:
+    """The remediation queue, in enforce mode: file systems an invocation can't finish in time go there."""
+    if settings.remediation_queue_url and settings.mode == Mode.ENFORCE:
+        return RemediationQueueSender(clients, settings.remediation_queue_url)
+    return None
 
 
 def build_slack_channel(

@@ -39,7 +39,7 @@ def template_environment(resolved: dict[str, str], parameters: dict[str, str]) -
         **template["Globals"]["Function"]["Environment"]["Variables"],
         **function.get("Environment", {}).get("Variables", {}),
     }
-    conditions = {"HasSweepRegions": bool(params.get("SweepRegions"))}
+    conditions = {"HasSweepRegions": bool(params.get("SweepRegions")), "CanChange": params.get("Mode") == "enforce"}
 
     def value(node: Any) -> str:
         if isinstance(node, (str, int)):
@@ -71,6 +71,7 @@ class Estate:
     topic_arn: str = ""
     queue_url: str = ""
     secret_arn: str = ""
+    remediation_queue_url: str = ""
     received: list[dict[str, Any]] = field(default_factory=list)
 
     @staticmethod
@@ -113,6 +114,7 @@ class Estate:
             "QueueArn"
         ]
         sns.subscribe(TopicArn=estate.topic_arn, Protocol="sqs", Endpoint=queue_arn)
+        estate.remediation_queue_url = sqs.create_queue(QueueName="keywatch-remediation")["QueueUrl"]
 
         dynamodb = cls.client("dynamodb")
         dynamodb.create_table(**incidents_table_spec())
@@ -138,6 +140,7 @@ class Estate:
             "KeyEventsFunctionRole.Arn": role + "keywatch-key-events",
             "SweepWorkerFunctionRole.Arn": role + "keywatch-sweep-worker",
             "SweepQueue": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/sweep",
+            "RemediationQueue": self.remediation_queue_url,
         }
 
     # --- end states -------------------------------------------------------------------------------
@@ -308,9 +311,9 @@ class Deployed:
         self.module.watchdog.cache_clear()
         self.invocations = 0
 
-    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+    def invoke(self, event: dict[str, Any], context: FakeLambdaContext | None = None) -> dict[str, Any]:
         self.invocations += 1
-        context = FakeLambdaContext(aws_request_id=f"00000000-0000-4000-8000-{self.invocations:012d}")
+        context = context or FakeLambdaContext(aws_request_id=f"00000000-0000-4000-8000-{self.invocations:012d}")
         result: dict[str, Any] = self.module.lambda_handler(json.loads(json.dumps(event)), context)
         return result
 

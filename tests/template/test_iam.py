@@ -30,9 +30,11 @@ POLICY_SCOPES = {
     "SweepPolicy": "sweep",
     "IndexPolicy": "index",
     "ApprovePolicy": "approve",
+    "HandoffPolicy": "handoff",
 }
 FUNCTION_SCOPES = {
-    "KeyEventsFunction": {"read", "remediate", "notify", "state", "index"},
+    "KeyEventsFunction": {"read", "remediate", "notify", "state", "index", "handoff"},
+    "RemediationWorkerFunction": {"read", "remediate", "state"},  # runs handed-off actions, records them
     "SweepWorkerFunction": {"read", "remediate", "notify", "state", "index"},  # responds through the engine
     "SweepFunction": {"sweep"},
     # approve mode: the endpoint runs quick approved actions itself and queues the rest for the worker

@@ -126,3 +126,42 @@ def test_given_every_failure_metric_the_code_counts_when_read_then_an_alarm_sums
     missing = counted_failure_metrics() - alarmed - {"HandlingIncomplete"}
     assert missing == set(), f"failure metrics with no alarm: {missing}"
     assert "KeyEventsErrorsAlarm" in resources(template, "AWS::CloudWatch::Alarm")
+
+
+CHANGING_ONLY_IN_ENFORCE = (
+    "HandoffPolicy",
+    "RemediationQueue",
+    "RemediationDeadLetterQueue",
+    "RemediationDeadLetterAlarm",
+    "RemediationWorkerFunction",
+    "RemediationWorkerErrorsAlarm",
+    "RemediationWorkerLogGroup",
+)
+
+
+def test_given_the_mode_when_it_is_not_enforce_then_there_is_no_remediation_queue_and_no_worker(
+    template: dict[str, Any],
+) -> None:
+    for name in CHANGING_ONLY_IN_ENFORCE:
+        assert template["Resources"][name].get("Condition") == "CanChange", name
+    policies = template["Resources"]["KeyEventsFunction"]["Properties"]["Policies"]
+    assert {"Fn::If": ["CanChange", {"Ref": "HandoffPolicy"}, {"Ref": "AWS::NoValue"}]} in policies
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert env["KEYWATCH_REMEDIATION_QUEUE_URL"] == {"Fn::If": ["CanChange", {"Ref": "RemediationQueue"}, ""]}
+    for function in ("SweepWorkerFunction", "RemediationWorkerFunction"):  # only the key-event function hands over
+        own = template["Resources"][function]["Properties"]["Environment"]["Variables"]
+        assert own["KEYWATCH_REMEDIATION_QUEUE_URL"] == ""
+
+
+def test_given_the_remediation_queue_when_a_message_keeps_failing_then_it_redrives_and_the_worker_reports_items(
+    template: dict[str, Any],
+) -> None:
+    queue = template["Resources"]["RemediationQueue"]["Properties"]
+    assert ref_name(queue["RedrivePolicy"]["deadLetterTargetArn"]) == "RemediationDeadLetterQueue"
+    worker = template["Resources"]["RemediationWorkerFunction"]["Properties"]
+    source = worker["Events"]["HandedOff"]
+    assert source["Type"] == "SQS" and ref_name(source["Properties"]["Queue"]) == "RemediationQueue"
+    assert source["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert queue["VisibilityTimeout"] >= 6 * worker["Timeout"], "AWS advises six times the function timeout"
+    statement = template["Resources"]["HandoffPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert [(s["Action"], ref_name(s["Resource"])) for s in statement] == [("sqs:SendMessage", "RemediationQueue")]

@@ -21,6 +21,7 @@ FUNCTIONS = (
     "SweepWorkerFunction",
     "SlackActionsFunction",
     "ApprovedActionsFunction",
+    "RemediationWorkerFunction",
 )
 
 
@@ -140,7 +141,12 @@ def test_given_every_dead_letter_queue_when_a_message_arrives_then_an_alarm_tell
     template: dict[str, Any],
 ) -> None:
     queues = dead_letter_queues(template)
-    assert {"EventsDeadLetterQueue", "FailedInvocationsQueue", "SweepDeadLetterQueue"} <= queues
+    assert {
+        "EventsDeadLetterQueue",
+        "FailedInvocationsQueue",
+        "SweepDeadLetterQueue",
+        "RemediationDeadLetterQueue",
+    } <= queues
     for queue in queues:
         alarms = [a for a in alarms_on(template, queue) if a["MetricName"] == "ApproximateNumberOfMessagesVisible"]
         assert alarms, f"no alarm on {queue}"

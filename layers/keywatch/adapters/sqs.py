@@ -1,4 +1,5 @@
-"""SQS adapter: the sweep's fan-out, one message per account and Region."""
+"""SQS adapter: the sweep's fan-out (one message per account and Region), and the remediation queue (file
+systems an invocation handed over when it was running out of time)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,9 @@ class QueueSender:
     @needs("sqs:SendMessage", scope="sweep")
     def send_all(self, bodies: Sequence[str]) -> int:
         """Send every body, ten per SendMessageBatch call. Raises :class:`SendFailed` if any is refused."""
+        return self._send(bodies)
+
+    def _send(self, bodies: Sequence[str]) -> int:
         client = self._clients.home_client("sqs", self._region)
         failed: list[str] = []
         for start in range(0, len(bodies), BATCH_SIZE):
@@ -41,5 +45,13 @@ class QueueSender:
             )
             failed += [f"{f.get('Code')}: {f.get('Message', '')}" for f in response.get("Failed", [])]
         if failed:
-            raise SendFailed(f"{len(failed)} of {len(bodies)} sweep messages were refused: {failed[0]}")
+            raise SendFailed(f"{len(failed)} of {len(bodies)} messages were refused: {failed[0]}")
         return len(bodies)
+
+
+class RemediationQueueSender(QueueSender):
+    """The remediation queue: only the key-event function sends to it, only in enforce mode."""
+
+    @needs("sqs:SendMessage", scope="handoff")
+    def send_all(self, bodies: Sequence[str]) -> int:
+        return self._send(bodies)

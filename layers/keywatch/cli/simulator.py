@@ -520,9 +520,10 @@ class Estate:
             vpc_id = ec2.describe_security_groups(GroupIds=[self._security_group[where]])["SecurityGroups"][0]["VpcId"]
             for i in range(len(subnets), count):
                 subnets.append(
-                    ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=zones[i])["Subnet"][
-                        "SubnetId"
-                    ]
+                    # a /20 per AZ: room for 4,091 mount targets (a /24 ran out at 251 file systems)
+                    ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.0.{16 * i}.0/20", AvailabilityZone=zones[i])[
+                        "Subnet"
+                    ]["SubnetId"]
                 )
         return subnets[:count], self._security_group[where]
 

@@ -49,7 +49,13 @@ EMOJI = {
     "info": ":information_source:",
 }
 RESOLVED_COLOUR, RESOLVED_EMOJI = "#2EB67D", ":white_check_mark:"
-STATUS_EMOJI = {"done": ":white_check_mark:", "planned": ":memo:", "skipped": ":fast_forward:", "failed": ":x:"}
+STATUS_EMOJI = {
+    "done": ":white_check_mark:",
+    "planned": ":memo:",
+    "skipped": ":fast_forward:",
+    "failed": ":x:",
+    "queued": ":hourglass_flowing_sand:",
+}
 ACTION_NAMES = {
     "cancel_key_deletion": "Cancel the key deletion",
     "enable_key": "Re-enable the key",
