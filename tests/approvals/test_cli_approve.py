@@ -147,3 +147,14 @@ def test_given_a_cli_replay_in_approve_mode_when_its_button_is_clicked_then_only
     assert send(signed_event(body)) == 200
     assert "nothing was done again" in slack.to_response_url()[-1]["text"]
     assert changes == {"enable_key": 1}
+
+
+def test_given_aws_and_no_incidents_table_when_replayed_in_approve_mode_then_it_refuses_before_posting_a_dead_button(
+    aws: None, slack: InteractiveSlack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("KEYWATCH_INCIDENTS_TABLE", raising=False)
+    replay = ["replay", str(EVENTS / "01_disable_key.json"), "--aws", "--mode", "approve"]
+
+    assert main([*replay, "--slack-webhook", slack.webhook_url]) == 2
+    assert "KEYWATCH_INCIDENTS_TABLE" in capsys.readouterr().err
+    assert slack.posts() == []

@@ -79,6 +79,11 @@ def open_session(
     except ConfigError as exc:
         raise CliError(f"configuration: {exc}") from exc
     if use_aws:
+        if mode == Mode.APPROVE and not settings.incidents_table:
+            # Buttons whose approvals live only in this process could never be clicked.
+            raise CliError(
+                "approve mode needs an incident store: set KEYWATCH_INCIDENTS_TABLE (approvals are kept there)"
+            )
         yield build_watchdog(settings, slack_webhook=slack_webhook), None
         return
     from keywatch.cli.simulator import Estate, Fleet, FleetError, simulated_aws
