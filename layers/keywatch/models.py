@@ -68,6 +68,9 @@ class KeyState(StrEnum):
 DELETED = KeyState.DELETED
 UNKNOWN = KeyState.UNKNOWN
 
+# The event name of the sweep's reminder before a deletion date: a silence never holds it back.
+COUNTDOWN_EVENT = "Countdown"
+
 
 class Actor(BaseModel):
     """Who made the call, as CloudTrail recorded it."""

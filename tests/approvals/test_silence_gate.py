@@ -7,7 +7,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from keywatch.adapters.approvals import MemoryApprovalStore
 from keywatch.approvals.models import Silence
-from keywatch.models import NotificationResult
+from keywatch.models import COUNTDOWN_EVENT, NotificationResult
 from keywatch.notify.silence import SilencedChannel, SilenceGate
 from notify.slack_support import NOW, make_result
 
@@ -48,7 +48,7 @@ def test_given_an_active_silence_when_an_alert_comes_then_it_is_not_sent_and_say
 def test_given_an_active_silence_when_a_countdown_comes_then_it_is_always_sent() -> None:
     silenced, inner = channel(silenced_store(3600))
 
-    note = silenced.send(make_result("schedule_key_deletion").model_copy(update={"event_name": "Countdown"}))
+    note = silenced.send(make_result("schedule_key_deletion").model_copy(update={"event_name": COUNTDOWN_EVENT}))
 
     assert note.status == "sent" and inner.sent == ["Countdown"]
 

@@ -378,6 +378,31 @@ def test_given_a_countdown_when_sent_then_it_goes_through_the_watchdogs_channels
     assert ("sns", "sent") in [(n.channel, n.status) for n in countdown.notifications]
 
 
+def test_given_a_silenced_key_when_its_deletion_is_scheduled_then_the_alert_is_held_back_but_the_countdown_is_sent(
+    sim: Callable[..., Sim],
+) -> None:
+    import time
+
+    from keywatch.adapters.approvals import DynamoApprovalStore
+    from keywatch.approvals.models import Silence
+
+    s = sim(UNMOUNT_FLEET, mode=Mode.APPROVE)
+    key = arn(A, R1, key_id(1))
+    store = DynamoApprovalStore(s.estate.clients, str(s.watchdog.settings.incidents_table), "us-east-1")
+    now = int(time.time())
+    store.silence(Silence(key_arn=key, until=now + 86400, set_by="U0APPROVER", set_by_name="alice", set_at=now))
+    scheduled = event("ScheduleKeyDeletion", key, pending_window_days=7)
+    s.estate.apply(scheduled)
+
+    alert = s.watchdog.handle_event(scheduled)
+    [countdown] = s.sweep().countdowns
+
+    held = {n.channel: n for n in alert.notifications}["sns"]
+    assert alert.outcome == "alert" and held.status == "skipped" and "silenced until" in held.detail
+    sent = {n.channel: n for n in countdown.notifications}["sns"]
+    assert sent.status == "sent", "the deletion is irreversible: a countdown is sent, silence or not"
+
+
 def test_given_no_incidents_table_when_counting_down_then_an_in_memory_ledger_sends_once(
     sim: Callable[..., Sim],
 ) -> None:

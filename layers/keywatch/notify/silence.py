@@ -17,11 +17,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from keywatch.adapters.approvals import ApprovalStore
 from keywatch.approvals.models import Silence
-from keywatch.models import EventResult, NotificationResult, Outcome
+from keywatch.models import COUNTDOWN_EVENT, EventResult, NotificationResult, Outcome
 from keywatch.notify.channels import Channel
 from keywatch.observability import logger
-
-COUNTDOWN = "Countdown"  # keywatch.sweep.countdowns.countdown_result's event name: never silenced
 
 
 class SilenceGate:
@@ -33,7 +31,7 @@ class SilenceGate:
         self._last: tuple[str, Silence | None] | None = None
 
     def active(self, result: EventResult) -> Silence | None:
-        if result.event_name == COUNTDOWN or not result.key_arn:
+        if result.event_name == COUNTDOWN_EVENT or not result.key_arn:
             return None
         if result.outcome not in (Outcome.ALERT, Outcome.RESOLVED):
             return None

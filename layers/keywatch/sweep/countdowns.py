@@ -5,7 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from keywatch.models import Affected, EventResult, FileSystem, KeyEvent, KeyInfo, Outcome, Severity
+from keywatch.models import (
+    COUNTDOWN_EVENT,
+    Affected,
+    EventResult,
+    FileSystem,
+    KeyEvent,
+    KeyInfo,
+    Outcome,
+    Severity,
+)
 
 
 def countdown_due(deletion_date: datetime | None, now: datetime, thresholds: Sequence[int]) -> int | None:
@@ -27,7 +36,7 @@ def countdown_result(event: KeyEvent, key: KeyInfo, affected: Sequence[FileSyste
     when = f"{key.deletion_date:%Y-%m-%d %H:%M} UTC" if key.deletion_date else "soon"
     return EventResult(
         event_id=event.event_id,
-        event_name="Countdown",
+        event_name=COUNTDOWN_EVENT,
         key_arn=key.arn,
         key_state=key.state,
         outcome=Outcome.ALERT,

@@ -30,7 +30,7 @@ from keywatch.engine import Watchdog
 from keywatch.errors import HandlingIncomplete
 from keywatch.fanout import SweepTarget, sweep_id_for
 from keywatch.keys import split_key_arn
-from keywatch.models import UNKNOWN, Actor, FileSystem, KeyEvent, KeyInfo, KeyState, Outcome, Severity
+from keywatch.models import COUNTDOWN_EVENT, UNKNOWN, Actor, FileSystem, KeyEvent, KeyInfo, KeyState, Outcome, Severity
 from keywatch.observability import logger, metrics
 from keywatch.sweep.assess import (
     EXPIRY_WARNING_DAYS,
@@ -466,7 +466,7 @@ class Sweeper:
             left = _days(deletion - now)
             affected = [by_fs[f.file_system_id] for f in findings]
             result = countdown_result(
-                self._event(key, "Countdown", f"countdown-{key.key_id}-{due}d-{date}", now), key, affected, left
+                self._event(key, COUNTDOWN_EVENT, f"countdown-{key.key_id}-{due}d-{date}", now), key, affected, left
             )
             result.notifications = [channel.send(result) for channel in self.watchdog.channels]
             if any(n.status == "failed" for n in result.notifications):
