@@ -70,7 +70,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=10)
     args = parser.parse_args()
 
-    from keywatch.cli.simulator import HOME_ACCOUNT, INCIDENTS_TABLE, SIM_ROLE, Estate, Fleet, simulated_aws
+    from keywatch.cli.simulator import INCIDENTS_TABLE, Estate, Fleet, simulated_aws, simulated_environment
     from keywatch.config import Settings
     from keywatch.models import Mode
     from keywatch.parse import parse_event
@@ -88,14 +88,8 @@ def main() -> None:
             Name="keywatch/signing", SecretString=SECRET
         )["ARN"]
         os.environ.update(
-            KEYWATCH_MODE="approve",
-            KEYWATCH_HOME_ACCOUNT=HOME_ACCOUNT,
-            KEYWATCH_INCIDENTS_TABLE=INCIDENTS_TABLE,
-            KEYWATCH_READ_ROLE=SIM_ROLE,
-            KEYWATCH_WRITE_ROLE=SIM_ROLE,
-            KEYWATCH_ACCOUNTS="111122223333",
-            KEYWATCH_SLACK_SIGNING_SECRET=arn,
-            KEYWATCH_SLACK_APPROVERS="U0BENCH",
+            simulated_environment(estate.fleet)
+            | {"KEYWATCH_MODE": "approve", "KEYWATCH_SLACK_SIGNING_SECRET": arn, "KEYWATCH_SLACK_APPROVERS": "U0BENCH"}
         )
         dog = build_watchdog(
             estate.settings(Settings(mode=Mode.APPROVE)), estate.clients, slack_webhook=f"{base}/services/T/B/x"
