@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from keywatch.keys import is_account
 from keywatch.models import Mode
+from keywatch.validation import plain, where
 
 
 class ConfigError(ValueError):
@@ -82,7 +83,7 @@ class Settings(BaseModel):
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        raw = {
+        raw: dict[str, object] = {
             "mode": env.get("KEYWATCH_MODE") or Mode.NOTIFY.value,
             "home_account": env.get("KEYWATCH_HOME_ACCOUNT") or None,
             "topic_arn": env.get("KEYWATCH_TOPIC_ARN") or None,
@@ -95,7 +96,7 @@ class Settings(BaseModel):
             "own_role_arns": _csv(env.get("KEYWATCH_OWN_ROLE_ARNS")),
             "accounts": _csv(env.get("KEYWATCH_ACCOUNTS")),
             "regions": _csv(env.get("KEYWATCH_REGIONS")),
-            "countdown_days": [int(d) for d in _csv(env.get("KEYWATCH_COUNTDOWN_DAYS") or "7,1")],
+            "countdown_days": _csv(env.get("KEYWATCH_COUNTDOWN_DAYS") or "7,1"),
             "sweep_queue_url": env.get("KEYWATCH_SWEEP_QUEUE_URL") or None,
             "remediation_queue_url": env.get("KEYWATCH_REMEDIATION_QUEUE_URL") or None,
             "index_table": env.get("KEYWATCH_INDEX_TABLE") or None,
@@ -109,5 +110,11 @@ class Settings(BaseModel):
         try:
             return cls.model_validate(raw)
         except ValidationError as exc:
+            # Name the variable a person sets, not the field: "KEYWATCH_ACCOUNTS: '12' is not ..."
             first = exc.errors()[0]
-            raise ConfigError(f"{first['loc'][0]}: {first['msg']}") from exc
+            field = str(first["loc"][0])
+            problem = plain(exc).removeprefix(where(first["loc"]))
+            raise ConfigError(f"{ENV_NAMES.get(field, field)}{problem}") from exc
+
+
+ENV_NAMES = {name: f"KEYWATCH_{name.upper()}" for name in Settings.model_fields}

@@ -45,6 +45,7 @@ from pydantic import (
 from keywatch.keys import InvalidKeyIdentifier, KeyRef, is_account, is_region
 from keywatch.models import Actor, KeyEvent, KeyState
 from keywatch.notify.hygiene import AGENT_CHARS, IDENTIFIER_CHARS, PRINCIPAL_CHARS, cap, one_line
+from keywatch.validation import plain
 
 CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
 CLOUDTRAIL_DETAIL_TYPES = frozenset({CLOUDTRAIL_DETAIL_TYPE, "AWS Service Event via CloudTrail"})
@@ -429,10 +430,8 @@ READ_ERRORS = (ValueError, TypeError, OverflowError, RecursionError)  # Validati
 
 
 def _first_error(exc: ValidationError) -> str:
-    """One line for the first problem: where (the union's tag left out) and what."""
-    first = exc.errors(include_url=False, include_input=False)[0]
-    loc = [str(p) for p in first["loc"] if str(p) not in _TAGS]
-    return f"{'.'.join(loc) or 'event'}: {first['msg']}"
+    """One line for the first problem, in words: where (the union's tag left out) and what; no input quoted."""
+    return plain(exc, whole="the event", skip=_TAGS, show_input=False)
 
 
 def key_from(candidates: list[str | None], account: str | None, region: str | None) -> tuple[str | None, str | None]:
@@ -491,6 +490,8 @@ def parse_event(raw: Any) -> KeyEvent:
 
 def load_event_file(text: str) -> dict[str, Any]:
     """The JSON object in ``text``. Raises :class:`InvalidEvent` with a one-line reason."""
+    if not text.strip():
+        raise InvalidEvent("the file is empty")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -28,7 +28,17 @@ from keywatch.adapters.incidents import IncidentStore
 from keywatch.adapters.kms import KmsError, KmsGateway
 from keywatch.assess import UNUSABLE_STATES
 from keywatch.handoff import Budget, HandedOffAction
-from keywatch.models import ActionResult, ActionType, FileSystem, KeyState, Mode, MountTargetSpec, Outcome, Policy
+from keywatch.models import (
+    ActionResult,
+    ActionStatus,
+    ActionType,
+    FileSystem,
+    KeyState,
+    Mode,
+    MountTargetSpec,
+    Outcome,
+    Policy,
+)
 from keywatch.observability import logger, metrics
 
 WORKERS = 16  # file systems worked on at once
@@ -89,6 +99,44 @@ def plan(
     elif outcome == Outcome.RESOLVED:
         actions += [Planned("restore_mount_targets", fs.file_system_id, fs) for fs in restorable]
     return actions
+
+
+def rehearse(planned: Sequence[Planned], key_state: str | None, has_incidents: bool = True) -> list[ActionResult]:
+    """Dry run: what ``enforce`` would do with this plan, in the same order and with the same skips. Pure.
+
+    The key's state is carried through the plan as the actions would change it, so an unmount that
+    enforce would skip, because ``protect`` re-enabled the key first, is reported as skipped here too.
+    The rules are those of the action classes below (``tests/remediation`` holds the two side by side).
+    With the key's state unknown (``None``), every action is simply planned.
+    """
+    results = []
+    state = key_state
+    for item in planned:
+        status: ActionStatus = "planned"
+        detail = f"would {ACTIONS[item.type].description}"
+        why = None
+        if state is None:
+            pass
+        elif item.type == "cancel_key_deletion":
+            why = None if state in PENDING_DELETION else f"deletion is not pending (key is {state})"
+            state = KeyState.DISABLED if why is None else state
+        elif item.type == "enable_key":
+            if state != KeyState.DISABLED:
+                why = "the key is already Enabled" if state == KeyState.ENABLED else f"a {state} key can't be enabled"
+            state = KeyState.ENABLED if why is None else state
+        elif item.type == "delete_mount_targets":
+            if state == KeyState.ENABLED:
+                why = "the key would be Enabled again by then; mount targets kept"
+            elif state not in UNUSABLE_STATES:
+                why = f"the key's state can't be confirmed unusable (it reads {state}); mount targets kept"
+            elif not has_incidents:
+                status, detail = "failed", "would fail: no incident store to record the mount targets in"
+        elif item.type == "restore_mount_targets" and state != KeyState.ENABLED:
+            why = f"the key is {state}; mount targets stay removed until it is Enabled"
+        if why is not None:
+            status, detail = "skipped", f"would be skipped: {why}"
+        results.append(ActionResult(type=item.type, target=item.target, status=status, detail=detail))
+    return results
 
 
 class Skip(Exception):
@@ -379,18 +427,27 @@ class Remediator:
         """
         if mode == Mode.NOTIFY:
             return []
-        if mode in (Mode.DRY_RUN, Mode.APPROVE):
-            waiting = " once approved in Slack" if mode == Mode.APPROVE else ""
+        if mode == Mode.APPROVE:  # each action is a button of its own, approved (or not) on its own: all are offered
             return [
                 ActionResult(
                     type=item.type,
                     target=item.target,
                     status="planned",
-                    detail=f"would {ACTIONS[item.type].description}{waiting}",
+                    detail=f"would {ACTIONS[item.type].description} once approved in Slack",
                 )
                 for item in planned
             ]
         ctx = Context(self.kms, self.mounts, self.incidents, key_arn)
+        if mode == Mode.DRY_RUN:
+            if not planned:
+                return []
+            state: str | None
+            try:  # as enforce would, read the key's state first
+                state = Action.key_state(ctx)
+            except ACTION_ERRORS as exc:
+                logger.warning("key state unreadable for the dry run", key_arn=key_arn, error=describe_error(exc))
+                state = None
+            return rehearse(planned, state, self.incidents is not None)
         results: list[ActionResult] = [
             self._run_one(ACTIONS[item.type], ctx, item) for item in planned if item.file_system is None
         ]

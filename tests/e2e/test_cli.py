@@ -27,6 +27,10 @@ OLD_ID = "6f7a8b9c-0d1e-4f2a-b3c4-d5e6f7a8b9c0"
 IDLE_ID = "7a8b9c0d-1e2f-4a3b-c4d5-e6f7a8b9c0d1"
 
 RESULT_KEYS = {
+    "file",
+    "deletion_date",
+    "days_left",
+    "next_steps",
     "event_id",
     "event_name",
     "key_arn",
@@ -251,10 +255,11 @@ def test_given_the_demo_fleet_when_replayed_in_dry_run_then_every_result_has_exa
     disabled = results[1]
     assert (disabled["outcome"], disabled["severity"], disabled["key_state"]) == ("alert", "high", "Disabled")
     assert {fs["name"] for fs in disabled["affected"]} == {"app-shared", "app-home", "partner-share"}
-    assert {(a["type"], a["status"]) for a in disabled["actions"]} == {
-        ("delete_mount_targets", "planned"),
+    # enforce runs protect first, then skips the unmount because the key is Enabled again: so does the plan
+    assert [(a["type"], a["status"]) for a in disabled["actions"]] == [
         ("enable_key", "planned"),
-    }
+        ("delete_mount_targets", "skipped"),
+    ]
     assert next(n for n in disabled["notifications"] if n["channel"] == "sns")["status"] == "sent"
     assert [r["outcome"] for r in results] == ["alert", "alert", "ignored", "ignored", "resolved"]
 
@@ -320,7 +325,12 @@ def test_given_broken_event_files_among_good_ones_when_replayed_then_one_line_ea
 
     assert status == 1
     assert "Traceback" not in err
-    assert [r["event_name"] for r in report(out)] == ["DisableKey", "EnableKey"]
+    results = report(out)
+    assert [r["file"] for r in results] == [str(p) for p in order]  # every input, in its place
+    assert [r.get("event_name") for r in results if r["outcome"] != "error"] == ["DisableKey", "EnableKey"]
+    errors = {r["file"]: r for r in results if r["outcome"] == "error"}
+    assert set(errors) == {str(p) for p in broken.values()}
+    assert all(set(r) == {"file", "outcome", "reason"} and r["reason"] for r in errors.values())
     lines = err.splitlines()
     for kind, path in broken.items():
         mentioning = [line for line in lines if str(path) in line]
@@ -360,9 +370,9 @@ def test_given_an_event_with_a_malformed_detail_when_replayed_then_one_line_nami
 
     assert status == 1
     [line] = [line for line in err.splitlines() if str(bad) in line]
-    assert "eventID" in line
+    assert line.endswith("detail.eventID is missing")  # in words, not pydantic's "Field required"
     assert "Traceback" not in err
-    assert [r["event_name"] for r in report(out)] == ["DisableKey"]
+    assert [(r["file"], r["outcome"]) for r in report(out)] == [(str(bad), "error"), (str(good), "alert")]
 
 
 def bad_fleets(tmp_path: Path) -> dict[str, Path]:

@@ -302,5 +302,5 @@ def test_given_a_malformed_account_list_when_the_handler_starts_then_it_refuses_
     monkeypatch.setenv("KEYWATCH_ACCOUNTS", "1111-2222")
     deployed.watchdog.cache_clear()
 
-    with pytest.raises(ConfigError, match="accounts"):
+    with pytest.raises(ConfigError, match="KEYWATCH_ACCOUNTS"):
         deployed.lambda_handler(event("disable_key"), FakeLambdaContext())

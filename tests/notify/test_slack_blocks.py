@@ -36,7 +36,8 @@ def test_given_a_scheduled_deletion_when_built_then_the_responder_has_everything
     assert (
         "https://us-east-1.console.aws.amazon.com/efs/home?region=us-east-1#/file-systems/fs-0a1b2c3d4e5f60004"
     ) in text
-    assert "*Next step:* Cancel the deletion" in text and "aws kms cancel-key-deletion" in text
+    assert "*Next steps*\n1. Cancel the deletion" in text
+    assert "```aws kms cancel-key-deletion --key-id arn:aws:kms:us-east-1:111122223333:key/0987dcba" in text
     assert blocks.violations(payload) == []
 
 
@@ -45,7 +46,7 @@ def test_given_a_recovery_when_built_then_it_is_green_and_says_nothing_to_do() -
     assert payload["attachments"][0]["color"] == blocks.RESOLVED_COLOUR
     header = _blocks(payload)[0]["text"]["text"]
     assert header.startswith(":white_check_mark: RESOLVED") and "3 EFS file systems OK" in header
-    assert "Nothing to do" in all_text(payload)
+    assert "nothing to do" in all_text(payload)
 
 
 def test_given_actions_when_built_then_each_is_listed_with_its_result() -> None:

@@ -57,13 +57,15 @@ def test_given_a_scheduled_deletion_when_replayed_with_a_webhook_then_slack_gets
     assert "2026-12-28" in posted and "arn:aws:iam::111122223333:user/bob" in posted and "billing-reports" in posted
 
 
-def test_given_slack_always_fails_when_replayed_then_slack_is_failed_and_sns_still_sent(
+def test_given_slack_always_fails_when_replayed_then_slack_is_failed_sns_still_sent_and_exit_is_1(
     slack: FakeSlack, capsys: pytest.CaptureFixture[str]
 ) -> None:
     slack.always(Reply(500, "internal_error"))
     status, results, err = replay(capsys, str(EVENTS / "01_disable_key.json"), "--slack-webhook", slack.webhook_url)
 
-    assert status == 0
+    assert status == 1  # a notification that failed is never a silent success
+    [line] = [line for line in err.splitlines() if "slack notification failed" in line]
+    assert line.startswith(f"keywatch: {EVENTS / '01_disable_key.json'}: ") and "HTTP 500" in line
     assert notes(results[0]) == {"sns": "sent", "slack": "failed"}
     slack_note = next(n for n in results[0]["notifications"] if n["channel"] == "slack")
     assert "HTTP 500" in slack_note["detail"]

@@ -21,6 +21,7 @@ IMPORTED_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/7a1b2c3d-4e5f-4a6b-8c7d-9e0f
 LEGACY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/4c5d6e7f-8a9b-4c0d-9e1f-2a3b4c5d6e7f"
 UNUSED_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/9f8e7d6c-5b4a-4392-8a1b-0c9d8e7f6a5b"
 ROTATING_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/5b6c7d8e-9f0a-4b1c-8d2e-3f4a5b6c7d8e"
+ANALYTICS_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/5d6e7f80-9a0b-4c1d-8e2f-3a4b5c6d7e8f"
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 
 
@@ -112,6 +113,8 @@ SAMPLES = {
         IMPORTED_ARN,
         "PendingImport",
     ),
+    "disable_analytics_key": ("DisableKey", "cloudtrail", ANALYTICS_ARN, "Disabled"),
+    "enable_analytics_key": ("EnableKey", "cloudtrail", ANALYTICS_ARN, "Enabled"),
 }
 
 

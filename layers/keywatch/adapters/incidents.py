@@ -99,6 +99,21 @@ def _view(item: dict[str, Any]) -> dict[str, Any]:
     return item
 
 
+def with_records(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The incidents among ``items``, each current one with its key's mount-target records
+    (``mount_target_records``: what was recorded, when, and when it was put back)."""
+    records: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
+        if item["sk"].startswith("snapshot#"):
+            mount_targets = [spec.model_dump(mode="json") for spec in _specs(item.get("mount_targets") or [])]
+            records.setdefault(item["pk"], []).append({**item, "mount_targets": mount_targets})
+    return [
+        {**_view(item), "mount_target_records": records.get(item["pk"], [])} if item["sk"] == INCIDENT else _view(item)
+        for item in items
+        if item["sk"] == INCIDENT or item["sk"].startswith("resolved#")
+    ]
+
+
 class MemoryIncidentStore:
     """The same store, in memory: for a CLI run against real AWS without a table, and for tests."""
 
@@ -179,9 +194,7 @@ class MemoryIncidentStore:
                 item["restored_at"] = _now()
 
     def list_all(self) -> list[dict[str, Any]]:
-        return [
-            _view(item) for (_, sk), item in sorted(self.items.items()) if sk == INCIDENT or sk.startswith("resolved#")
-        ]
+        return with_records([item for _, item in sorted(self.items.items())])
 
 
 _SERIALIZER = TypeSerializer()
@@ -418,8 +431,8 @@ class DynamoIncidentStore:
         items: list[dict[str, Any]] = []
         for page in self._db.get_paginator("scan").paginate(
             TableName=self.table_name,
-            FilterExpression="sk = :i OR begins_with(sk, :r)",
-            ExpressionAttributeValues={":i": {"S": INCIDENT}, ":r": {"S": "resolved#"}},
+            FilterExpression="sk = :i OR begins_with(sk, :r) OR begins_with(sk, :s)",
+            ExpressionAttributeValues={":i": {"S": INCIDENT}, ":r": {"S": "resolved#"}, ":s": {"S": "snapshot#"}},
         ):
-            items += [_view(_decode(raw)) for raw in page.get("Items", [])]
-        return sorted(items, key=lambda i: (i["pk"], i["sk"]))
+            items += [_decode(raw) for raw in page.get("Items", [])]
+        return with_records(sorted(items, key=lambda i: (i["pk"], i["sk"])))

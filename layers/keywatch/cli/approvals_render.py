@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from keywatch.approvals.models import LABELS, Choice, Interaction, Silence
-from keywatch.cli.render import console
+from keywatch.cli.render import out
 
 
 def _at(epoch: int) -> str:
@@ -27,7 +27,7 @@ def silence_document(silence: Silence, now: float) -> dict[str, Any]:
 
 def print_silences(silences: Sequence[Silence], now: float) -> None:
     if not silences:
-        console.print("No silences.")
+        out().print("No silences.")
         return
     table = Table(box=None, padding=(0, 2))
     for column in ("key", "until", "state", "set by", "set at"):
@@ -41,7 +41,7 @@ def print_silences(silences: Sequence[Silence], now: float) -> None:
             escape(who),
             _at(s.set_at),
         )
-    console.print(table)
+    out().print(table)
 
 
 def interaction_document(item: Interaction) -> dict[str, Any]:
@@ -71,7 +71,7 @@ def print_interactions(incidents: Sequence[dict[str, Any]]) -> None:
     rows = [(item, i) for item in incidents for i in item.get("interactions", [])]
     if not rows:
         return
-    console.print()
+    out().print()
     table = Table(title="Slack decisions", title_justify="left", box=None, padding=(0, 2))
     for column in ("key", "at", "who", "what", "result"):
         table.add_column(column, overflow="fold")
@@ -85,4 +85,4 @@ def print_interactions(incidents: Sequence[dict[str, Any]]) -> None:
             escape(f"{i['kind']} {choice}".strip()),
             escape(i.get("detail") or ""),
         )
-    console.print(table)
+    out().print(table)

@@ -61,8 +61,9 @@ def print_index(document: dict[str, Any]) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from keywatch.cli.render import console
+    from keywatch.cli.render import out
 
+    console = out()
     index = document["index"]
     summary = index["summary"]
     if not index["filled"]:
@@ -114,8 +115,12 @@ def cmd_index(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def add_index_parser(sub: Any, target: Callable[[argparse.ArgumentParser], None]) -> None:
-    index = sub.add_parser("index", help="show the key-to-file-system index (which file systems use each key)")
+def add_index_parser(
+    sub: Any, target: Callable[[argparse.ArgumentParser], None], parents: Sequence[argparse.ArgumentParser] = ()
+) -> None:
+    index = sub.add_parser(
+        "index", parents=list(parents), help="show the key-to-file-system index (which file systems use each key)"
+    )
     target(index)
     index.add_argument("--json", action="store_true", help="print the JSON document")
     index.set_defaults(func=cmd_index)

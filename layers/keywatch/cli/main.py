@@ -1,43 +1,61 @@
-"""The ``keywatch`` command: demo, replay, sweep, restore, incidents, silences (DESIGN.md §2)."""
+"""The ``keywatch`` command: demo, replay, sweep, restore, incidents, silences, index (DESIGN.md §2).
+
+Exit status, the same in every verb: 0 all is well; 1 an event file is bad, a notification failed, an
+action failed, or ``restore`` refused; 2 the command line or the configuration is wrong.
+Logs go to stderr only with ``--debug`` (anywhere on the line); stdout holds the tables or the JSON.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keywatch.cli.index_cmd import add_index_parser
 from keywatch.cli.session import (
-    EXIT_INPUT,
+    EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
     CliError,
+    Entry,
+    check_enforce_on_aws,
     default_events_dir,
     default_fleet,
-    load_events,
+    err,
+    failures,
+    handle,
+    load_settings,
     open_session,
+    read_events,
+    require_incidents_table,
+    result_report,
     run_replay,
+    status_of,
 )
-from keywatch.cli.session import err as _err
 from keywatch.errors import HandlingIncomplete
-from keywatch.models import EventResult, Mode
+from keywatch.models import Mode
+
+if TYPE_CHECKING:
+    from keywatch.cli.simulator import Estate
+    from keywatch.engine import Watchdog
 
 
-def _quiet_powertools() -> None:
-    """The CLI owns stdout: Powertools logs go to stderr at WARNING, metrics are not flushed."""
+def _configure_logging(debug: bool) -> None:
+    """Powertools logs go to stderr with --debug, and nowhere otherwise; metrics are never flushed."""
     warnings.filterwarnings("ignore", message="Couldn't determine the remaining time left")
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_DEV", "false")
     from keywatch.observability import logger
 
-    logger.setLevel(os.environ["POWERTOOLS_LOG_LEVEL"])
+    logger.setLevel(logging.DEBUG if debug else logging.CRITICAL)
+    logging.getLogger(logger.name).disabled = not debug  # the stdlib logger Powertools writes through
     for handler in logger.handlers:
         if hasattr(handler, "setStream"):
             handler.setStream(_STDERR)
@@ -56,14 +74,21 @@ class _CurrentStderr:
 _STDERR = _CurrentStderr()
 
 
-def _report(results: Sequence[EventResult]) -> str:
-    return json.dumps({"results": [r.report() for r in results]}, indent=2)
+def _print_json(document: dict[str, Any]) -> None:
+    print(json.dumps(document, indent=2, default=str))
+
+
+def _report(entries: Sequence[Entry]) -> dict[str, Any]:
+    """One result per input file, in input order; a file that could not be used takes its place."""
+    return {"results": [entry.report() for entry in entries]}
+
+
+# --- verbs ------------------------------------------------------------------------------------------
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from keywatch.cli.render import print_result
+    from keywatch.cli import render
 
-    printer = None if args.json else (lambda path, result, _estate: print_result(path, result))
     if args.slack_webhook:
         from keywatch.adapters.slack import SlackConfigError, webhook_target
 
@@ -71,97 +96,107 @@ def cmd_replay(args: argparse.Namespace) -> int:
             webhook_target(args.slack_webhook)
         except SlackConfigError as exc:
             raise CliError(f"--slack-webhook: {exc}") from None
-    results, status = run_replay(
-        args.events, args.fleet, args.aws, args.mode, printer, slack_webhook=args.slack_webhook
-    )
+    printer = None if args.json else render.print_entry
+    entries, status = run_replay(args.events, args.fleet, args.aws, args.mode, printer, args.slack_webhook)
     if args.json:
-        print(_report(results))
+        _print_json(_report(entries))
     return status
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from keywatch.cli.render import print_demo_intro, print_result, print_summary
+    from keywatch.cli import render
 
     events_dir = default_events_dir()
     paths = sorted(str(p) for p in events_dir.glob("*.json"))
     if not paths:
         raise CliError(f"no sample events in {events_dir}")
-    if not args.json:
-        print_demo_intro(default_fleet(), len(paths), args.mode)
-    printer = None if args.json else (lambda path, result, _e: print_result(path, result, show_message=True))
-    results, status = run_replay(paths, default_fleet(), False, args.mode, printer)
     if args.json:
-        print(_report(results))
-    else:
-        print_summary(results)
-    return status
+        replayed, status = run_replay(paths, default_fleet(), False, args.mode)
+        _print_json(_report(replayed))
+        return status
+    settings = load_settings(args.mode)
+    demo = render.Demo(default_fleet(), len(paths), args.mode, verbose=args.verbose)
+    demo.intro()
+    entries: list[Entry] = []
+    with open_session(default_fleet(), False, args.mode, settings=settings) as (watchdog, estate):
+        for entry in handle(read_events(paths), watchdog, estate):
+            entries.append(entry)
+            demo.event(entry)
+        demo.summary(entries, render.estate_now(watchdog, entries))
+    return status_of(entries)
 
 
-def _prepare(watchdog: Any, estate: Any, replay: Sequence[str]) -> None:
+def _prepare(watchdog: Watchdog, estate: Estate | None, entries: Sequence[Entry]) -> int:
     """For restore/incidents on a simulated estate: replay events first, so there is something to see."""
-    if not replay:
-        return
-    for item in load_events(replay):
-        if item.event is None:
-            raise CliError(f"{item.path}: {item.error}")
-        event = item.event
-        if estate is not None:
-            estate.apply(event)
-        try:
-            watchdog.handle_event(event)
-        except HandlingIncomplete as exc:
-            raise CliError(f"{item.path}: not finished: {'; '.join(exc.steps)}") from exc
+    done = list(handle(entries, watchdog, estate))
+    return status_of(done) if done else EXIT_OK
 
 
-def _where(watchdog: Any, args: argparse.Namespace) -> tuple[list[str], list[str]]:
+def _where(watchdog: Watchdog, args: argparse.Namespace) -> tuple[list[str], list[str]]:
     accounts = list(dict.fromkeys([*watchdog.settings.accounts] or [watchdog.clients.home_account]))
     regions = args.regions or watchdog.settings.regions or [watchdog.clients.home_region]
     return accounts, regions
 
 
-def cmd_restore(args: argparse.Namespace) -> int:
-    from keywatch.cli.render import print_result
-
+def _setting_up(args: argparse.Namespace, verb: str) -> tuple[Any, list[Entry]]:
+    """Settings and the --replay files, checked before anything is built."""
     if args.aws and args.replay:
         raise CliError("--replay only applies to a simulated estate, not --aws")
-    with open_session(args.fleet, args.aws, args.mode) as (watchdog, estate):
-        _prepare(watchdog, estate, args.replay)
+    entries = read_events(args.replay)
+    settings = load_settings(args.mode)
+    if args.aws:
+        require_incidents_table(settings, f"{verb} --aws")
+    return settings, entries
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from keywatch.cli import render
+
+    settings, entries = _setting_up(args, "restore")
+    with open_session(args.fleet, args.aws, args.mode, settings=settings) as (watchdog, estate):
+        replayed = _prepare(watchdog, estate, entries)
         accounts, regions = _where(watchdog, args)
+        unfinished: list[str] = []
         try:
             result = watchdog.restore(
                 args.file_system, accounts, regions, mode=Mode.DRY_RUN if args.dry_run else Mode.ENFORCE
             )
         except LookupError as exc:
             raise CliError(str(exc)) from exc
-        except HandlingIncomplete as exc:  # reported below: the failed steps are in the result
-            result = exc.result
+        except HandlingIncomplete as exc:  # the failed steps are in the result, and reported below
+            result, unfinished = exc.result, exc.steps
     if args.json:
-        print(_report([result]))
+        _print_json({"results": [{"file": None, **result_report(result)}]})
     else:
-        print_result("restore", result)
-    failed = any(a.status == "failed" for a in result.actions)
-    return EXIT_INPUT if failed else EXIT_OK
+        render.print_entry(Entry("", result=result))
+    refused = [a for a in result.actions if a.status == "skipped"]
+    for action in refused:
+        err(f"restore refused: {action.detail}")
+    for problem in failures(result):
+        err(problem)
+    if unfinished:
+        err(f"not finished: {'; '.join(unfinished)}")
+    return EXIT_FAILED if refused or failures(result) or unfinished else replayed
 
 
 def cmd_incidents(args: argparse.Namespace) -> int:
-    from keywatch.cli.render import print_incidents
+    from keywatch.cli import render
 
-    if args.aws and args.replay:
-        raise CliError("--replay only applies to a simulated estate, not --aws")
-    with open_session(args.fleet, args.aws, args.mode) as (watchdog, estate):
-        _prepare(watchdog, estate, args.replay)
+    settings, entries = _setting_up(args, "incidents")
+    with open_session(args.fleet, args.aws, args.mode, settings=settings) as (watchdog, estate):
+        status = _prepare(watchdog, estate, entries)
         if watchdog.incidents is None:
             raise CliError("no incident store: set KEYWATCH_INCIDENTS_TABLE")
         incidents = watchdog.incidents.list_all()
         _with_interactions(watchdog, incidents)
     if args.json:
-        print(json.dumps({"incidents": incidents}, indent=2, default=str))
+        _print_json({"incidents": incidents})
     else:
         from keywatch.cli.approvals_render import print_interactions
 
-        print_incidents(incidents)
+        render.print_incidents(incidents)
         print_interactions(incidents)
-    return EXIT_OK
+    return status
 
 
 def _with_interactions(watchdog: Any, incidents: list[dict[str, Any]]) -> None:
@@ -188,7 +223,7 @@ def cmd_silences(args: argparse.Namespace) -> int:
             return _clear_silence(store, silences, args.clear, args.json)
     now = time.time()
     if args.json:
-        print(json.dumps({"silences": [silence_document(s, now) for s in silences]}, indent=2))
+        _print_json({"silences": [silence_document(s, now) for s in silences]})
     else:
         print_silences(silences, now)
     return EXIT_OK
@@ -210,7 +245,7 @@ def _clear_silence(store: Any, silences: Sequence[Any], key: str, as_json: bool)
         Interaction(key_arn=silence.key_arn, at=int(time.time()), kind="silence_cleared", user=who, detail="cleared")
     )
     if as_json:
-        print(json.dumps({"cleared": silence.key_arn}))
+        _print_json({"cleared": silence.key_arn})
     else:
         print(f"Silence cleared: alerts on {silence.key_arn} are sent again.")
     return EXIT_OK
@@ -223,7 +258,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from keywatch.fanout import resolve_accounts, targets_for
     from keywatch.sweep import Sweeper
 
-    with open_session(args.fleet, args.aws, args.mode) as (watchdog, _estate):
+    settings = load_settings(args.mode)
+    check_enforce_on_aws(settings, args.aws, args.mode)
+    with open_session(args.fleet, args.aws, args.mode, settings=settings) as (watchdog, _estate):
         try:
             accounts, _source = resolve_accounts(watchdog.settings, watchdog.clients, args.accounts or ())
             regions = args.regions or watchdog.settings.regions or [watchdog.clients.home_region]
@@ -238,14 +275,26 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             with sweep_progress(enabled=True) as progress:
                 report = Sweeper(watchdog, workers=args.workers, progress=progress).run(targets)
     if args.json:
-        print(json.dumps(report.report(), indent=2))
+        _print_json(report.report())
     else:
         from keywatch.cli.sweep_render import print_sweep
 
         print_sweep(report)
     for error in report.summary.errors:
-        _err(f"{error.account}/{error.region}: {error.error}")
-    return EXIT_INPUT if report.summary.errors else EXIT_OK
+        err(f"{error.account}/{error.region}: {error.error}")
+    problems = [p for result in report.results for p in failures(result)]
+    problems += [
+        f"countdown for {c.key_arn}: the {n.channel} notification failed: {n.detail}"
+        for c in report.countdowns
+        for n in c.notifications
+        if n.status == "failed"
+    ]
+    for problem in problems:
+        err(problem)
+    return EXIT_FAILED if report.summary.errors or problems else EXIT_OK
+
+
+# --- the parser -------------------------------------------------------------------------------------
 
 
 def _accounts(value: str) -> list[str]:
@@ -259,28 +308,6 @@ def _workers(value: str) -> int:
     if not value.isdigit() or not 1 <= int(value) <= 64:
         raise argparse.ArgumentTypeError("--workers takes a number from 1 to 64")
     return int(value)
-
-
-def add_sweep_parser(sub: Any, target: Callable[[argparse.ArgumentParser], None], default_mode: str) -> None:
-    sweep = sub.add_parser("sweep", help="audit every encrypted EFS file system across accounts and Regions")
-    target(sweep)
-    sweep.add_argument(
-        "--regions", type=_regions, help="Regions to sweep (default: KEYWATCH_REGIONS, the estate's or the current one)"
-    )
-    sweep.add_argument(
-        "--accounts",
-        type=_accounts,
-        help="accounts to sweep (default: KEYWATCH_ACCOUNTS, else AWS Organizations ListAccounts, else this account)",
-    )
-    sweep.add_argument(
-        "--mode",
-        type=_mode,
-        default=_mode(default_mode),
-        help="what to do about keys at risk: notify (default), approve, dry-run, enforce",
-    )
-    sweep.add_argument("--workers", type=_workers, default=8, help="account-Region pairs swept at once (default 8)")
-    sweep.add_argument("--json", action="store_true", help="print the JSON report")
-    sweep.set_defaults(func=cmd_sweep)
 
 
 def _regions(value: str) -> list[str]:
@@ -297,92 +324,151 @@ def _mode(value: str) -> Mode:
         raise argparse.ArgumentTypeError("choose notify, approve, dry-run or enforce") from exc
 
 
+MODES = "notify|approve|dry-run|enforce"
+
+
+def _common() -> argparse.ArgumentParser:
+    """Options every verb takes, so that they work anywhere on the line (``keywatch demo --debug``)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,  # keeps a --debug given before the verb
+        help="log to stderr and show tracebacks of unexpected errors",
+    )
+    return common
+
+
+def _target(p: argparse.ArgumentParser) -> None:
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--fleet", type=Path, metavar="FLEET.yaml", help="simulated estate (default: events/fleet.yaml)")
+    group.add_argument("--aws", action="store_true", help="use real AWS through the normal credential chain")
+
+
+def _mode_option(p: argparse.ArgumentParser, default: Mode, help: str) -> None:
+    p.add_argument("--mode", type=_mode, default=default, metavar=MODES, help=help)
+
+
+def add_sweep_parser(sub: Any, parents: list[argparse.ArgumentParser], default_mode: Mode) -> None:
+    sweep = sub.add_parser(
+        "sweep", parents=parents, help="audit every encrypted EFS file system across accounts and Regions"
+    )
+    _target(sweep)
+    sweep.add_argument(
+        "--regions",
+        type=_regions,
+        metavar="R1,R2",
+        help="Regions to sweep (default: KEYWATCH_REGIONS, the estate's or the current one)",
+    )
+    sweep.add_argument(
+        "--accounts",
+        type=_accounts,
+        metavar="A1,A2",
+        help="accounts to sweep (default: KEYWATCH_ACCOUNTS, else AWS Organizations ListAccounts, else this account)",
+    )
+    _mode_option(sweep, default_mode, "what to do about keys at risk (default: notify)")
+    sweep.add_argument(
+        "--workers", type=_workers, default=8, metavar="N", help="account-Region pairs swept at once (default 8)"
+    )
+    sweep.add_argument("--json", action="store_true", help="print the JSON report")
+    sweep.set_defaults(func=cmd_sweep)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("keywatch")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="keywatch",
         description="Watch KMS key changes that break encrypted Amazon EFS file systems.",
+        epilog="Exit status: 0 all is well; 1 an event file is bad, a notification or an action failed, "
+        "or restore refused; 2 the command line or the configuration is wrong.",
     )
-    parser.add_argument("--debug", action="store_true", help="show tracebacks for unexpected errors")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"keywatch {_version()}")
+    parser.add_argument("--debug", action="store_true", help="log to stderr and show tracebacks of unexpected errors")
+    sub = parser.add_subparsers(dest="command", metavar="{demo,replay,sweep,restore,incidents,silences,index}")
+    parents = [_common()]
+    try:  # a bad KEYWATCH_MODE is reported when the settings are read (exit 2), not here
+        default_mode = _mode(os.environ.get("KEYWATCH_MODE") or "notify")
+    except argparse.ArgumentTypeError:
+        default_mode = Mode.NOTIFY
 
-    def target(p: argparse.ArgumentParser) -> None:
-        group = p.add_mutually_exclusive_group()
-        group.add_argument("--fleet", type=Path, help="simulated estate (default: events/fleet.yaml)")
-        group.add_argument("--aws", action="store_true", help="use real AWS through the normal credential chain")
-
-    default_mode = os.environ.get("KEYWATCH_MODE") or "notify"
-
-    demo = sub.add_parser("demo", help="replay every sample event on the simulated demo estate")
-    demo.add_argument("--mode", type=_mode, default=_mode(default_mode))
+    demo = sub.add_parser("demo", parents=parents, help="replay every sample event on the simulated demo estate")
+    _mode_option(demo, default_mode, "notify (default), approve, dry-run or enforce")
+    demo.add_argument("--verbose", action="store_true", help="show every event in full, with its message")
     demo.add_argument("--json", action="store_true", help="print the JSON report instead of tables")
     demo.set_defaults(func=cmd_demo)
 
-    replay = sub.add_parser("replay", help="replay EventBridge events on a simulated estate or AWS")
+    replay = sub.add_parser("replay", parents=parents, help="replay EventBridge events on a simulated estate or AWS")
     replay.add_argument("events", nargs="+", metavar="EVENT.json")
-    target(replay)
-    replay.add_argument(
-        "--mode",
-        type=_mode,
-        default=_mode(default_mode),
-        help="notify (default), approve (Slack buttons), dry-run, enforce",
-    )
+    _target(replay)
+    _mode_option(replay, default_mode, "notify (default), approve (Slack buttons), dry-run or enforce")
     replay.add_argument("--slack-webhook", metavar="URL", help="post to this Slack incoming webhook for real")
     replay.add_argument("--json", action="store_true", help="print the JSON report")
     replay.set_defaults(func=cmd_replay)
 
-    restore = sub.add_parser("restore", help="re-create a file system's recorded mount targets")
+    add_sweep_parser(sub, parents, default_mode)
+
+    restore = sub.add_parser("restore", parents=parents, help="re-create a file system's recorded mount targets")
     restore.add_argument("--file-system", required=True, metavar="FS_ID")
-    target(restore)
-    restore.add_argument("--regions", type=_regions, help="Regions to look in (default: the estate's)")
+    _target(restore)
+    restore.add_argument("--regions", type=_regions, metavar="R1,R2", help="Regions to look in (default: the estate's)")
     restore.add_argument(
         "--replay", nargs="+", default=[], metavar="EVENT.json", help="simulated estate only: replay these events first"
     )
-    restore.add_argument("--mode", type=_mode, default=_mode(default_mode), help="mode for the --replay events")
+    _mode_option(restore, default_mode, "mode for the --replay events")
     restore.add_argument("--dry-run", action="store_true", help="show what would be re-created")
-    restore.add_argument("--json", action="store_true")
+    restore.add_argument("--json", action="store_true", help="print the JSON report")
     restore.set_defaults(func=cmd_restore)
 
-    incidents = sub.add_parser("incidents", help="list incidents from the incident store")
-    target(incidents)
+    incidents = sub.add_parser("incidents", parents=parents, help="list incidents from the incident store")
+    _target(incidents)
     incidents.add_argument(
         "--replay", nargs="+", default=[], metavar="EVENT.json", help="simulated estate only: replay these events first"
     )
-    incidents.add_argument("--mode", type=_mode, default=_mode(default_mode), help="mode for the --replay events")
-    incidents.add_argument("--json", action="store_true")
+    _mode_option(incidents, default_mode, "mode for the --replay events")
+    incidents.add_argument("--json", action="store_true", help="print the incidents as JSON")
     incidents.set_defaults(func=cmd_incidents)
 
-    silences = sub.add_parser("silences", help="list the silences set from Slack (approve mode), or clear one")
-    target(silences)
+    silences = sub.add_parser(
+        "silences", parents=parents, help="list the silences set from Slack (approve mode), or clear one"
+    )
+    _target(silences)
     silences.add_argument("--clear", metavar="KEY", help="remove the silence on this key (key ARN or key ID)")
-    silences.add_argument("--json", action="store_true")
+    silences.add_argument("--json", action="store_true", help="print the silences as JSON")
     silences.set_defaults(func=cmd_silences)
 
-    add_sweep_parser(sub, target, default_mode)
-    add_index_parser(sub, target)
+    add_index_parser(sub, _target, parents)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    args = parser.parse_args(argv)  # a usage error exits 2 here, with argparse's message
+    func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return EXIT_OK
+    _configure_logging(args.debug)
     try:
-        args = parser.parse_args(argv)
-    except argparse.ArgumentTypeError as exc:
-        _err(str(exc))
-        return EXIT_USAGE
-    _quiet_powertools()
-    try:
-        return int(args.func(args))
+        return func(args)
     except CliError as exc:
-        _err(str(exc))
+        err(str(exc))
         return EXIT_USAGE
     except KeyboardInterrupt:
-        _err("interrupted")
+        err("interrupted")
         return 130
     except Exception as exc:
         if args.debug:
             raise
-        _err(f"unexpected error: {type(exc).__name__}: {exc} (run with --debug for details)")
-        return EXIT_INPUT
+        err(f"unexpected error: {type(exc).__name__}: {exc} (run with --debug for details)")
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

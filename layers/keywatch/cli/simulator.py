@@ -24,6 +24,7 @@ from keywatch.adapters.aws import AwsClients
 from keywatch.config import Settings
 from keywatch.keys import InvalidKeyIdentifier, KeyRef, split_key_arn
 from keywatch.models import KeyEvent
+from keywatch.validation import plain
 
 if TYPE_CHECKING:
     from keywatch.efs_events import EfsEvent
@@ -174,14 +175,16 @@ class Fleet(BaseModel):
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
         except OSError as exc:
             raise FleetError(f"{path}: cannot read the fleet file ({exc.strerror or exc})") from exc
+        except UnicodeDecodeError:
+            raise FleetError(f"{path}: not UTF-8 text") from None
         except yaml.YAMLError as exc:
-            raise FleetError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from exc
+            raise FleetError(f"{path}: {yaml_problem(exc)}") from exc
+        if data is None:
+            raise FleetError(f"{path}: the file is empty")
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise FleetError(f"{path}: {where}: {first['msg']}") from exc
+            raise FleetError(f"{path}: {plain(exc, whole='the fleet file')}") from exc
 
     @property
     def account_ids(self) -> list[str]:
@@ -190,6 +193,15 @@ class Fleet(BaseModel):
     @property
     def regions(self) -> list[str]:
         return sorted({r for a in self.accounts for r in a.regions})
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """``not valid YAML at line 3, column 5: expected ...``: where the parser gave up, counted from 1."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    if mark is None:
+        return f"not valid YAML ({problem})"
+    return f"not valid YAML at line {mark.line + 1}, column {mark.column + 1}: {problem}"
 
 
 def stable_fs_id(account: str, region: str, name: str) -> str:

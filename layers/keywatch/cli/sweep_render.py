@@ -11,9 +11,10 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.text import Text
 
-from keywatch.cli.render import STYLE, console
+from keywatch.cli.render import STYLE, out, para
+from keywatch.notify.text import plural
 from keywatch.sweep import ProgressCallback, SweepReport
 
 
@@ -42,53 +43,54 @@ def sweep_progress(enabled: bool) -> Iterator[ProgressCallback | None]:
         yield update
 
 
-def print_sweep(report: SweepReport) -> None:
+def print_sweep(report: SweepReport, console: Console | None = None) -> None:
+    """The sweep for a person: each file system at risk as a short block, IDs whole at any width."""
+    c = out(console)
     s = report.summary
-    console.print(
-        f"[bold]Swept {s.file_systems} EFS file systems[/] in {s.accounts} account"
-        f"{'s' if s.accounts != 1 else ''} x {len(s.regions)} Region{'s' if len(s.regions) != 1 else ''} "
-        f"({', '.join(s.regions)}): {s.customer_managed} on customer managed keys, {s.aws_managed} on the "
-        f"AWS managed key, {s.unencrypted} unencrypted; {s.distinct_keys} distinct keys looked up once each."
+    para(
+        c,
+        f"[bold]Swept {plural(s.file_systems, 'EFS file system')}[/] in {plural(s.accounts, 'account')} x "
+        f"{plural(len(s.regions), 'Region')} ({', '.join(s.regions)}): {s.customer_managed} on customer managed "
+        f"keys, {s.aws_managed} on the AWS managed key, {s.unencrypted} unencrypted; "
+        f"{plural(s.distinct_keys, 'distinct key')} looked up once each.",
+        first="",
     )
     if report.findings:
-        table = Table(
-            box=None, padding=(0, 2), title=f"{len(report.findings)} file systems at risk", title_justify="left"
-        )
-        for column in ("severity", "file system", "account/region", "key and state"):
-            table.add_column(column, no_wrap=True, style="cyan" if column == "file system" else None)
-        table.add_column("reason", min_width=40, ratio=1)
+        c.print(f"[bold]{plural(len(report.findings), 'file system')} at risk:[/]")
         for f in report.findings:
+            severity = f"[{STYLE.get(f.severity.value, '')}]{f.severity.value:<8}[/]"
+            para(c, f"[cyan]{f.file_system_id}[/]  {escape(f.name or '-')}", first=f"  {severity}  ")
             key = f.key_arn.rsplit("/", 1)[-1] if f.key_arn else "-"
-            table.add_row(
-                f"[{STYLE.get(f.severity.value, '')}]{f.severity.value}[/]",
-                f"{f.file_system_id}\n[dim]{escape(f.name or '-')}[/]",
-                f"{f.account}\n{f.region}",
-                f"{escape(key)}\n{f.key_state}",
-                escape(f.reason),
+            para(
+                c, f"{f.account} / {f.region} \u00b7 key {escape(key)} \u00b7 {f.key_state}", indent=12, first=" " * 12
             )
-        console.print(table)
+            para(c, Text(f.reason), indent=12, first=" " * 12)
     else:
-        console.print("[green]No file system is at risk.[/]")
+        c.print("[green]No file system is at risk.[/]")
     if report.unencrypted:
         names = ", ".join(f"{u.file_system_id} ({escape(u.name or '-')})" for u in report.unencrypted)
-        console.print(f"[dim]Unencrypted (for information): {names}[/]")
+        para(c, f"[dim]Unencrypted (for information): {names}[/]", first="")
     for result in report.results:
         sent = ", ".join(f"{n.channel} {n.status}" for n in result.notifications) or "none"
         actions = ", ".join(f"{a.type} {a.status}" for a in result.actions) or "no actions"
-        console.print(
-            f"incident {result.outcome.value}: key {escape((result.key_arn or '-').rsplit('/', 1)[-1])} "
-            f"({result.key_state}); {actions}; notified: {sent}"
+        key = escape((result.key_arn or "-").rsplit("/", 1)[-1])
+        para(
+            c, f"incident {result.outcome.value}: key {key} ({result.key_state}); {actions}; notified: {sent}", first=""
         )
-    for c in report.countdowns:
-        console.print(
-            f"countdown: key {escape(c.key_arn.rsplit('/', 1)[-1])} is deleted in {c.days_left} days "
-            f"({c.threshold_days}-day reminder: "
-            f"{', '.join(f'{n.channel} {n.status}' for n in c.notifications) or 'no channel'})"
+    for cd in report.countdowns:
+        channels = ", ".join(f"{n.channel} {n.status}" for n in cd.notifications) or "no channel"
+        para(
+            c,
+            f"countdown: key {escape(cd.key_arn.rsplit('/', 1)[-1])} is deleted in {plural(cd.days_left, 'day')} "
+            f"({cd.threshold_days}-day reminder: {channels})",
+            first="",
         )
     for e in s.errors:
-        console.print(f"[bold red]error[/] {e.account}/{e.region}: {escape(e.error)}")
+        para(c, f"[bold red]error[/] {e.account}/{e.region}: {escape(e.error)}", first="")
     calls = sum(s.api_calls.values())
-    console.print(
+    para(
+        c,
         f"[dim]{s.duration_seconds:.2f}s, {calls} API calls (floor for this estate: {s.api_call_floor} "
-        f"+ sts/organizations/incident store); sweep {s.sweep_id}[/]"
+        f"+ sts/organizations/incident store); sweep {s.sweep_id}[/]",
+        first="",
     )

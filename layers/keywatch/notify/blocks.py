@@ -163,12 +163,8 @@ def emoji(result: EventResult) -> str:
 
 
 def header_text(result: EventResult) -> str:
-    n = len(result.affected)
-    systems = f"{n} EFS file system{'s' if n != 1 else ''}"
-    if result.outcome == Outcome.RESOLVED:
-        return f"{emoji(result)} RESOLVED: {text.headline(result)} \u2014 {systems} OK"
-    level = result.severity.value.upper() if result.severity else result.outcome.value.upper()
-    return f"{emoji(result)} {level}: {text.headline(result)} \u2014 {systems} at risk"
+    """The same line as the SNS subject and the notification text, with the severity's emoji."""
+    return f"{emoji(result)} {text.summary(result)}"
 
 
 def _key_parts(result: EventResult) -> tuple[str | None, str | None, str | None]:
@@ -281,14 +277,22 @@ def _action_line(action: ActionResult) -> str:
     )
 
 
-def _next_step(result: EventResult) -> str:
-    step = text.next_step(result)
-    if not step:
-        return ""
-    prose, sep, command = step.partition(": aws ")
-    if sep:
-        return f"*Next step:* {escape(prose)}: {code('aws ' + command)}"
-    return f"*Next step:* {escape(step)}"
+def pre(value: object) -> str:
+    """A command as a preformatted block: copied whole, never formatted, never wrapped into prose."""
+    raw = _clean(value)
+    return f"```{_entities(raw).replace('`', chr(0x2CB))}```" if raw else ""
+
+
+def _next_steps(result: EventResult) -> str:
+    steps = text.next_steps(result)
+    if not steps:
+        return "*Next step:* nothing to do; the key is usable again." if result.outcome == Outcome.RESOLVED else ""
+    lines = ["*Next steps*" if len(steps) > 1 else "*Next step*"]
+    for i, step in enumerate(steps, 1):
+        lines.append(f"{i}. {escape(step.say)}" if len(steps) > 1 else escape(step.say))
+        if step.command:
+            lines.append(pre(step.command))
+    return "\n".join(lines)
 
 
 def blocks(result: EventResult, now: datetime | None = None) -> list[dict[str, Any]]:
@@ -296,19 +300,19 @@ def blocks(result: EventResult, now: datetime | None = None) -> list[dict[str, A
     now = now or datetime.now(UTC)
     out: list[dict[str, Any]] = [
         _header(header_text(result)),
-        _section(escape(result.reason, MAX_SECTION_TEXT - 10)),
-        _key_block(result, now),
     ]
+    if now_line := text.now_line(result):
+        out.append(_section(f"*Now:* {escape(now_line, MAX_SECTION_TEXT - 20)}"))
+    out += [_section(escape(result.reason, MAX_SECTION_TEXT - 10)), _key_block(result, now)]
     if result.event is not None:
         out.append(_actor_block(result))
     out.append({"type": "divider"})
 
     n = len(result.affected)
-    title = (
-        "*EFS file systems that can use the key again*"
-        if result.outcome == Outcome.RESOLVED
-        else "*EFS file systems at risk*"
-    ) + f" ({n})"
+    if result.outcome == Outcome.RESOLVED or text.key_fixed(result):
+        title = f"*EFS file systems that can use the key again* ({n})"
+    else:
+        title = f"*EFS file systems at risk* ({n})"
     listed = [_fs_line(fs) for fs in result.affected[:MAX_FILE_SYSTEMS_LISTED]]
     out += _listing(title, listed, n, "file systems") if n else [_section(f"{title}: none")]
 
@@ -318,16 +322,15 @@ def blocks(result: EventResult, now: datetime | None = None) -> list[dict[str, A
     elif result.outcome == Outcome.ALERT:
         out.append(_section("*Actions:* none were taken automatically."))
 
-    step = _next_step(result)
-    if step:
-        out.append(_section(step))
+    if steps := _next_steps(result):
+        out.append(_section(steps))
     out.append(_context(f"keywatch \u00b7 {code(result.event_name, 64)} \u00b7 event {code(result.event_id, 128)}"))
     return fit(out)
 
 
 def fallback_text(result: EventResult) -> str:
-    """The notification line (and what clients without Block Kit show)."""
-    return escape(text.subject(result), MAX_MESSAGE_TEXT)
+    """The notification line (and what clients without Block Kit show): what happened and what is true now."""
+    return escape(f"keywatch {text.summary(result)}", MAX_MESSAGE_TEXT)
 
 
 def message(result: EventResult, now: datetime | None = None) -> dict[str, Any]:
