@@ -38,12 +38,6 @@ OUTCOME_STYLE = {
     Outcome.DUPLICATE: "dim",
 }
 STATUS_STYLE = {"done": "green", "planned": "cyan", "skipped": "yellow", "failed": "bold red"}
-ACTION_WORDS = {
-    "cancel_key_deletion": "cancel the deletion",
-    "enable_key": "re-enable the key",
-    "delete_mount_targets": "remove mount targets",
-    "restore_mount_targets": "put mount targets back",
-}
 ACTION_ON = {
     "cancel_key_deletion": "cancel the deletion of {}",
     "enable_key": "re-enable {}",
@@ -170,7 +164,7 @@ def action_table(actions: Sequence[ActionResult]) -> Table:
     for a in actions:
         table.add_row(
             f"[{STATUS_STYLE.get(a.status, '')}]{a.status}[/]",
-            ACTION_WORDS.get(a.type, a.type),
+            text.action_name(a.type),
             a.target if a.target.startswith("fs-") else "",
             escape(a.detail),
         )
@@ -278,8 +272,8 @@ def story(result: EventResult) -> str:
     changed = [fs for fs in result.affected if fs.mount_targets_after != fs.mount_targets]
     if changed:
         line += "; " + ", ".join(f"{fs.name or fs.file_system_id} {mount_targets(fs)} mount targets" for fs in changed)
-    planned = [ACTION_WORDS.get(a.type, a.type) for a in result.actions if a.status == "planned"]
-    skipped = [ACTION_WORDS.get(a.type, a.type) for a in result.actions if a.status == "skipped"]
+    planned = [text.action_name(a.type) for a in result.actions if a.status == "planned"]
+    skipped = [text.action_name(a.type) for a in result.actions if a.status == "skipped"]
     rehearsal = planned or any(a.detail.startswith("would") for a in result.actions)
     if rehearsal:
         line += "; enforce would " + (", then ".join(planned) or "do nothing")

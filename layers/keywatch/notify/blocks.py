@@ -56,12 +56,7 @@ STATUS_EMOJI = {
     "failed": ":x:",
     "queued": ":hourglass_flowing_sand:",
 }
-ACTION_NAMES = {
-    "cancel_key_deletion": "Cancel the key deletion",
-    "enable_key": "Re-enable the key",
-    "delete_mount_targets": "Delete the mount targets",
-    "restore_mount_targets": "Restore the mount targets",
-}
+ACTION_NAMES = text.ACTION_NAMES
 
 # --- escaping -----------------------------------------------------------------------------------
 

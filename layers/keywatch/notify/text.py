@@ -39,6 +39,19 @@ HEADLINES = {
 }
 
 
+ACTION_NAMES = {
+    "cancel_key_deletion": "Cancel the key deletion",
+    "enable_key": "Re-enable the key",
+    "delete_mount_targets": "Delete the mount targets",
+    "restore_mount_targets": "Restore the mount targets",
+}
+
+
+def action_name(kind: str) -> str:
+    """``delete the mount targets``: an action's name within a sentence."""
+    return ACTION_NAMES.get(kind, kind).lower()
+
+
 @dataclass(frozen=True)
 class Step:
     """One thing for the owner to do: in words, and as a complete command to copy when there is one."""
