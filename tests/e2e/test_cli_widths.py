@@ -12,11 +12,13 @@ import os
 import re
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from keywatch.cli import render
+from keywatch.cli.index_cmd import index_document, print_index
 from keywatch.cli.session import handle, open_session, read_events
 from keywatch.cli.sweep_render import print_sweep
 from keywatch.fanout import targets_for
@@ -42,6 +44,9 @@ class Seen:
             self.broken = render.estate_now(watchdog, self.entries)
             self.incidents = watchdog.incidents.list_all() if watchdog.incidents is not None else []
             self.sweep = Sweeper(watchdog).run(targets_for(estate.fleet.account_ids, estate.fleet.regions))
+            if watchdog.index is not None:
+                entries, markers = watchdog.index.contents()
+                self.index = index_document(entries, markers, watchdog.settings.index_table, datetime.now(UTC))
             self.file_systems = set(estate.file_system_ids.values())
             self.keys = {
                 f"arn:aws:kms:{region}:{account.id}:key/{key.id}"
@@ -144,6 +149,16 @@ def test_given_a_sweep_when_printed_then_every_finding_keeps_its_id_and_its_whol
     assert seen.sweep.findings
     for finding in seen.sweep.findings:
         assert finding.file_system_id in output and " ".join(finding.reason.split()) in flat
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_given_the_index_when_printed_then_every_key_arn_and_file_system_id_is_whole(seen: Seen, width: int) -> None:
+    output = rendered(width, lambda console: print_index(seen.index, console))
+
+    check(output, width, seen)
+    for key in seen.index["index"]["keys"]:
+        assert f"\n{key['key_arn']}\n" in output
+        assert all(fs["file_system_id"] in output for fs in key["file_systems"])
 
 
 def test_given_the_installed_command_with_columns_set_when_the_demo_runs_then_it_fits_and_is_one_page(

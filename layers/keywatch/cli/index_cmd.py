@@ -17,6 +17,8 @@ from keywatch.cli.session import EXIT_OK, CliError, open_session
 from keywatch.models import Mode
 
 if TYPE_CHECKING:  # imported when the command runs: every other command starts without them
+    from rich.console import Console
+
     from keywatch.sweep.index import IndexEntry, SweptMarker
 
 
@@ -57,49 +59,52 @@ def index_document(
     }
 
 
-def print_index(document: dict[str, Any]) -> None:
+def print_index(document: dict[str, Any], console: Console | None = None) -> None:
+    """Each key's ARN on a line of its own, then its file systems: IDs whole at any width (cli/render.py)."""
     from rich.markup import escape
-    from rich.table import Table
 
-    from keywatch.cli.render import out
+    from keywatch.cli.render import out, para, whole
+    from keywatch.notify.text import plural
 
-    console = out()
+    console = out(console)
     index = document["index"]
     summary = index["summary"]
     if not index["filled"]:
-        console.print("[yellow]No sweep has filled the index yet[/]: events list the configured accounts instead.")
-    console.print(
+        para(
+            console,
+            "[yellow]No sweep has filled the index yet[/]: events list the configured accounts instead.",
+            first="",
+        )
+    para(
+        console,
         f"[bold]{summary['file_systems']} EFS file systems on {summary['keys']} customer managed keys[/] "
         f"in {summary['accounts']} accounts; {summary['swept_targets']} account-Regions swept"
         + (f"; {summary['expired']} expired items awaiting deletion" if summary["expired"] else "")
-        + (f" (table {escape(index['table'])})" if index["table"] else "")
+        + (f" (table {escape(index['table'])})" if index["table"] else ""),
+        first="",
     )
     for key in index["keys"]:
-        table = Table(box=None, padding=(0, 2), title=escape(key["key_arn"]), title_justify="left")
-        for column in ("file system", "name", "account/region", "mount targets", "policy", "last seen"):
-            table.add_column(column, no_wrap=True, style="cyan" if column == "file system" else None)
+        console.print()
+        whole(console, key["key_arn"], indent=0)
         for fs in key["file_systems"]:
-            table.add_row(
-                escape(fs["file_system_id"]),
-                escape(fs["name"] or ""),
-                f"{fs['account']}/{fs['region']}",
-                str(fs["mount_targets"]),
-                fs["policy"],
-                f"{fs['last_seen'][:19]} {'(expired)' if fs['expired'] else ''}".strip(),
+            seen = f"{fs['last_seen'][:19].replace('T', ' ')} UTC" + (" (expired)" if fs["expired"] else "")
+            para(
+                console,
+                f"[cyan]{fs['file_system_id']}[/]  {escape(fs['name'] or '-')} \u00b7 {fs['account']}/{fs['region']} "
+                f"\u00b7 {plural(fs['mount_targets'], 'mount target')} \u00b7 policy {fs['policy']} \u00b7 seen {seen}",
+                indent=4,
             )
-        console.print(table)
     if index["swept"]:
-        table = Table(box=None, padding=(0, 2), title="swept", title_justify="left")
-        for column in ("account/region", "swept at", "sweep", "file systems"):
-            table.add_column(column, no_wrap=True)
+        console.print()
+        console.print("[bold]Swept[/]")
         for m in index["swept"]:
-            table.add_row(
-                f"{m['account']}/{m['region']}",
-                f"{m['swept_at'][:19]} {'(expired)' if m['expired'] else ''}".strip(),
-                escape(m["sweep_id"] or ""),
-                str(m["file_systems"]),
+            at = f"{m['swept_at'][:19].replace('T', ' ')} UTC" + (" (expired)" if m["expired"] else "")
+            para(
+                console,
+                f"{m['account']}/{m['region']} \u00b7 {at} \u00b7 {escape(m['sweep_id'] or '-')} \u00b7 "
+                f"{m['file_systems']} file systems",
+                indent=4,
             )
-        console.print(table)
 
 
 def cmd_index(args: argparse.Namespace) -> int:
