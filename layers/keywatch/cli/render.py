@@ -307,7 +307,7 @@ class Demo:
         c = self.console
         para(
             c,
-            f"[bold]keywatch demo[/]: {self.count} sample KMS events, replayed through the code the Lambda runs, "
+            f"[bold]keywatch demo[/]: {self.count} sample events, replayed through the code the Lambda runs, "
             f"on a simulated AWS estate built from {escape(str(self.fleet))} (moto, in-process; no AWS account "
             "is used).",
             first="",
