@@ -56,6 +56,8 @@ body { margin: 0; background: #fff; font: 15px/1.46 -apple-system, "Segoe UI", "
 .context { color: #616061; font-size: 12px; margin: 8px 0 4px; }
 code { font: 12px "DejaVu Sans Mono", Menlo, monospace; color: #e01e5a; background: #f6f6f6;
        border: 1px solid #e1e1e1; border-radius: 3px; padding: 1px 3px; word-break: break-all; }
+pre { font: 12px "DejaVu Sans Mono", Menlo, monospace; background: #f8f8f8; border: 1px solid #e1e1e1;
+      border-radius: 4px; padding: 6px 8px; margin: 4px 0; white-space: pre-wrap; word-break: break-all; }
 a { color: #1264a3; text-decoration: none; }
 .thread { margin: 0 20px 0 66px; padding: 6px 0 0; color: #1264a3; font-size: 13px; font-weight: 700; }
 .reply { margin-left: 46px; border-left: 2px solid #e8e8e8; }
@@ -77,6 +79,7 @@ def mrkdwn(text: str) -> str:
         return f"\x00{len(saved) - 1}\x00"
 
     text = re.sub(r"<(https?://[^|>]+)\|([^>]+)>", lambda m: keep(f'<a href="{m[1]}">{m[2]}</a>'), text)
+    text = re.sub(r"```(.*?)```", lambda m: keep(f"<pre>{m[1]}</pre>"), text, flags=re.S)
     text = re.sub(r"`([^`]*)`", lambda m: keep(f"<code>{m[1]}</code>"), text)
     text = re.sub(r"<@([UW][A-Z0-9]+)>", lambda m: keep(f'<span class="mention">@{m[1]}</span>'), text)
     text = text.replace('"', "&quot;")

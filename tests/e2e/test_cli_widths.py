@@ -40,6 +40,7 @@ class Seen:
         paths = sorted(str(p) for p in EVENTS.glob("*.json"))
         with open_session(None, False, Mode.ENFORCE) as (watchdog, estate):
             assert estate is not None
+            built = set(estate.file_system_ids.values())
             self.entries = list(handle(read_events(paths), watchdog, estate))
             self.broken = render.estate_now(watchdog, self.entries)
             self.incidents = watchdog.incidents.list_all() if watchdog.incidents is not None else []
@@ -47,7 +48,9 @@ class Seen:
             if watchdog.index is not None:
                 entries, markers = watchdog.index.contents()
                 self.index = index_document(entries, markers, watchdog.settings.index_table, datetime.now(UTC))
-            self.file_systems = set(estate.file_system_ids.values())
+            # the fleet's, and those the EFS samples create (and delete again)
+            named = {getattr(e.event, "file_system_id", None) for e in self.entries}
+            self.file_systems = built | {fs_id for fs_id in named if fs_id}
             self.keys = {
                 f"arn:aws:kms:{region}:{account.id}:key/{key.id}"
                 for account in estate.fleet.accounts

@@ -295,6 +295,14 @@ HINTS = {
 }
 
 
+def _shown_path(path: Path) -> str:
+    """The path as a person would type it: relative to where they are, when it is below it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 class Demo:
     """``keywatch demo``: one line per event as it is handled, one full message, then a summary."""
 
@@ -308,7 +316,7 @@ class Demo:
         para(
             c,
             f"[bold]keywatch demo[/]: {self.count} sample events, replayed through the code the Lambda runs, "
-            f"on a simulated AWS estate built from {escape(str(self.fleet))} (moto, in-process; no AWS account "
+            f"on a simulated AWS estate built from {escape(_shown_path(self.fleet))} (moto, in-process; no AWS account "
             "is used).",
             first="",
         )
