@@ -431,7 +431,7 @@ READ_ERRORS = (ValueError, TypeError, OverflowError, RecursionError)  # Validati
 
 def _first_error(exc: ValidationError) -> str:
     """One line for the first problem, in words: where (the union's tag left out) and what; no input quoted."""
-    return plain(exc, whole="the event", skip=_TAGS, show_input=False)
+    return one_line(plain(exc, whole="the event", skip=_TAGS, show_input=False))
 
 
 def key_from(candidates: list[str | None], account: str | None, region: str | None) -> tuple[str | None, str | None]:

@@ -228,7 +228,7 @@ def test_given_the_key_is_still_disabled_when_restore_is_asked_then_it_refuses_a
         "--file-system",
         analytics,
         "--replay",
-        str(EVENTS / "19_disable_analytics_key.json"),
+        str(EVENTS / "24_disable_analytics_key.json"),
         "--mode",
         "enforce",
         "--json",

@@ -86,7 +86,7 @@ def test_given_the_readme_when_its_commands_are_listed_then_the_ones_that_need_a
     assert all(any(mark in c for mark in NEEDS_AWS) or "FS_ID" in c for c in commands if c not in runnable())
 
 
-SAMPLE_COMMAND = "keywatch replay events/19_disable_analytics_key.json --mode enforce --json"
+SAMPLE_COMMAND = "keywatch replay events/24_disable_analytics_key.json --mode enforce --json"
 
 
 @pytest.mark.parametrize("command", [c for c in runnable() if c != SAMPLE_COMMAND])  # that one: below

@@ -48,7 +48,7 @@ def test_given_the_demo_fleet_when_the_index_is_shown_then_each_key_lists_its_fi
     ]
     names = {fs["name"] for found in by_key.values() for fs in found}
     assert "scratch" not in names and "default-key" not in names  # unencrypted; AWS managed key
-    assert index["summary"] == {"keys": 6, "file_systems": 8, "accounts": 2, "swept_targets": 2, "expired": 0}
+    assert index["summary"] == {"keys": 7, "file_systems": 9, "accounts": 2, "swept_targets": 2, "expired": 0}
 
 
 def test_given_no_json_when_the_index_is_shown_then_a_table_per_key(capsys: pytest.CaptureFixture[str]) -> None:
@@ -57,7 +57,7 @@ def test_given_no_json_when_the_index_is_shown_then_a_table_per_key(capsys: pyte
 
     assert status == 0
     assert APP_KEY in out and "partner-share" in out and "444455556666/us-east-1" in out
-    assert "8 EFS file systems on 6 customer managed keys" in out
+    assert "9 EFS file systems on 7 customer managed keys" in out
 
 
 def test_given_aws_without_an_index_table_when_the_index_is_shown_then_a_usage_error_names_the_setting(

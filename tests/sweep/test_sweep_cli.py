@@ -100,7 +100,7 @@ def test_given_the_demo_fleet_when_swept_with_json_then_the_report_follows_the_c
     assert finding["key_arn"].startswith("arn:aws:kms:us-east-1:111122223333:key/")
     assert [u["name"] for u in report["unencrypted"]] == ["scratch"]
     summary = report["summary"]
-    assert summary["errors"] == [] and summary["file_systems"] == 10 and summary["unencrypted"] == 1
+    assert summary["errors"] == [] and summary["file_systems"] == 11 and summary["unencrypted"] == 1
     assert summary["findings"] == 1 and summary["by_severity"] == {"critical": 1}
 
 

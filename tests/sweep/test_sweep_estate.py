@@ -55,10 +55,10 @@ def test_given_the_demo_estate_when_swept_then_only_the_key_pending_deletion_is_
     ]
     assert [u.name for u in report.unencrypted] == ["scratch"]
     summary = report.summary
-    assert (summary.file_systems, summary.customer_managed, summary.aws_managed, summary.unencrypted) == (10, 8, 1, 1)
+    assert (summary.file_systems, summary.customer_managed, summary.aws_managed, summary.unencrypted) == (11, 9, 1, 1)
     assert summary.errors == [] and summary.targets == 2
     calls = s.watchdog.clients.calls
-    assert calls["kms:DescribeKey"] == summary.distinct_keys == 6
+    assert calls["kms:DescribeKey"] == summary.distinct_keys == 7
     assert calls["efs:DescribeFileSystems"] == 2
 
 

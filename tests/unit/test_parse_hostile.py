@@ -48,7 +48,7 @@ def test_given_an_account_in_non_ascii_digits_when_it_would_place_the_key_then_i
     raw = sample("disable_key")
     raw["detail"]["resources"] = None
     raw["detail"]["recipientAccountId"] = digits
-    assert outcome(raw) == "detail.recipientAccountId: Value error, not a 12-digit AWS account ID"
+    assert outcome(raw) == "detail.recipientAccountId: not a 12-digit AWS account ID"  # in words (validation.py)
 
 
 @pytest.mark.parametrize("digits", ["\u00b9" + ACCOUNT[1:], "\u0663" * 12])
@@ -98,7 +98,7 @@ def test_given_a_huge_number_in_an_informative_field_when_parsed_then_the_event_
 def test_given_a_huge_number_where_a_time_or_id_belongs_when_parsed_then_invalid_event(field: str) -> None:
     raw = sample("disable_key")
     raw["detail"][field] = 10**5000
-    assert str(outcome(raw)).startswith(f"detail.{field}:")
+    assert str(outcome(raw)).startswith(f"detail.{field} ")  # "detail.eventTime must be a date and time"
 
 
 @pytest.mark.parametrize("grant", [42, 4.2, True, ["g-1"], {"id": "g-1"}])
@@ -125,7 +125,7 @@ def test_given_a_bad_account_or_region_to_build_an_arn_from_when_parsed_then_inv
     raw = sample("disable_key")
     raw["detail"]["resources"] = None  # the ARN would have to be built from these
     raw["detail"][field] = value
-    assert str(outcome(raw)).startswith(f"detail.{field}: Value error")
+    assert str(outcome(raw)).startswith(f"detail.{field}: ") and "Value error" not in str(outcome(raw))
 
 
 def test_given_a_bad_envelope_region_when_a_native_event_needs_it_then_invalid_event() -> None:
@@ -154,7 +154,7 @@ def test_given_deeply_nested_values_inside_an_event_when_parsed_then_it_is_still
 def test_given_a_pydantic_error_whose_location_holds_a_newline_when_parsed_then_the_message_is_one_line() -> None:
     raw = sample("disable_key")
     raw["detail"]["resources"] = [{"ARN": APP_ARN}, "line one\nline two"]
-    assert str(outcome(raw)).startswith("detail.resources.1:")
+    assert str(outcome(raw)).startswith("detail.resources[1] ")
 
 
 # --- files ---------------------------------------------------------------------------------------------------

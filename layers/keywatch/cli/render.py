@@ -21,6 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from keywatch.assess import grant_holders
 from keywatch.models import ActionResult, Affected, EventResult, KeyState, Mode, Outcome
 from keywatch.notify import text
 
@@ -246,7 +247,7 @@ def estate_now(watchdog: Watchdog, entries: Sequence[Entry]) -> list[Broken]:
             key = watchdog.describe_key(key_arn, with_aliases=True)
             grants = watchdog.kms.efs_grants(key_arn) if key.state == KeyState.ENABLED else None
             recorded = watchdog.incidents.snapshots(key_arn) if watchdog.incidents is not None else {}
-            keys[key_arn] = (key, {g.lower() for g in grants} if grants is not None else None, recorded)
+            keys[key_arn] = (key, grant_holders(grants) if grants is not None else None, recorded)
         key, grants, recorded = keys[key_arn]
         label = key.aliases[0] if key.aliases else key.key_id
         problems = []
@@ -353,7 +354,11 @@ class Demo:
         tally = [f"{counts[o]} {plural[o] if counts[o] != 1 else o}" for o in plural if counts[o]]
         if len(entries) > len(results):
             tally.append(f"{len(entries) - len(results)} unreadable")
-        c.print(f"[bold]Summary[/], mode {self.mode.value}: {text.plural(len(entries), 'event')}: {', '.join(tally)}")
+        para(
+            c,
+            f"[bold]Summary[/], mode {self.mode.value}: {text.plural(len(entries), 'event')}: {', '.join(tally)}",
+            first="",
+        )
         self._notifications(results)
         self._actions(entries)
         self._broken(broken)
