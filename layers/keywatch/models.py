@@ -161,6 +161,9 @@ ActionType = Literal["cancel_key_deletion", "enable_key", "delete_mount_targets"
 ActionStatus = Literal["planned", "done", "skipped", "failed", "queued"]
 
 
+AWAITING_APPROVAL = "once approved in Slack"  # ends the detail of an action approve mode offers as a button
+
+
 class ActionResult(BaseModel):
     type: ActionType
     target: str
@@ -168,6 +171,11 @@ class ActionResult(BaseModel):
     detail: str = ""
     # the file system's mount targets after the action, when the action itself knows (never reported twice)
     _mount_targets_after: int | None = PrivateAttr(default=None)
+
+    @property
+    def offered(self) -> bool:
+        """Planned in approve mode: a button in the Slack alert, run only when an approver clicks it."""
+        return self.status == "planned" and self.detail.endswith(AWAITING_APPROVAL)
 
 
 class NotificationResult(BaseModel):

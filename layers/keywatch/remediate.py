@@ -29,6 +29,7 @@ from keywatch.adapters.kms import KmsError, KmsGateway
 from keywatch.assess import UNUSABLE_STATES
 from keywatch.handoff import Budget, HandedOffAction
 from keywatch.models import (
+    AWAITING_APPROVAL,
     ActionResult,
     ActionStatus,
     ActionType,
@@ -433,7 +434,7 @@ class Remediator:
                     type=item.type,
                     target=item.target,
                     status="planned",
-                    detail=f"would {ACTIONS[item.type].description} once approved in Slack",
+                    detail=f"would {ACTIONS[item.type].description} {AWAITING_APPROVAL}",
                 )
                 for item in planned
             ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from keywatch.cli.render import story
 from keywatch.models import ActionResult, Policy
 from keywatch.notify import blocks, text
 from slack_support import APP_FS, KINDS, all_text, fs, make_result
@@ -128,3 +129,34 @@ def test_given_a_dry_run_when_the_text_is_made_then_it_says_nothing_changed_and_
 
     assert text.subject(result) == "keywatch HIGH: KMS key disabled; 3 EFS file systems at risk"
     assert text.now_line(result).startswith("Dry run: nothing was changed; enforce mode would run 1 action and skip 1")
+
+
+def test_given_approve_mode_when_the_text_is_made_then_it_says_the_actions_wait_for_an_approver_not_a_dry_run() -> None:
+    result = make_result(
+        "disable_key",
+        actions=[
+            ActionResult(
+                type="enable_key",
+                target=APP_ARN,
+                status="planned",
+                detail="would re-enable the key once approved in Slack",
+            ),
+            ActionResult(
+                type="delete_mount_targets",
+                target="fs-0a1b2c3d4e5f60001",
+                status="planned",
+                detail="would record, then delete, the file system's mount targets once approved in Slack",
+            ),
+        ],
+    )
+
+    now = text.now_line(result)
+    # still true once someone has clicked (the message is then rewritten with the decisions, not re-made)
+    assert (
+        now
+        == "Approve mode: 2 actions offered; each runs only when an approver clicks its button in Slack (see Actions)."
+    )
+    assert "Dry run" not in text.body(result) and "enforce" not in story(result)
+    assert story(result).endswith(
+        "at risk; offered in Slack, waiting for an approver: re-enable the key, delete the mount targets"
+    )

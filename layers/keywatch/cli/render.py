@@ -273,9 +273,12 @@ def story(result: EventResult) -> str:
     changed = [fs for fs in result.affected if fs.mount_targets_after != fs.mount_targets]
     if changed:
         line += "; " + ", ".join(f"{fs.name or fs.file_system_id} {mount_targets(fs)} mount targets" for fs in changed)
-    planned = [text.action_name(a.type) for a in result.actions if a.status == "planned"]
+    offered = [text.action_name(a.type) for a in result.actions if a.offered]
+    if offered:
+        line += "; offered in Slack, waiting for an approver: " + ", ".join(offered)
+    planned = [text.action_name(a.type) for a in result.actions if a.status == "planned" and not a.offered]
     skipped = [text.action_name(a.type) for a in result.actions if a.status == "skipped"]
-    rehearsal = planned or any(a.detail.startswith("would") for a in result.actions)
+    rehearsal = planned or any(a.detail.startswith("would") and not a.offered for a in result.actions)
     if rehearsal:
         line += "; enforce would " + (", then ".join(planned) or "do nothing")
         line += f" (and skip: {', '.join(skipped)})" if skipped else ""
@@ -381,9 +384,10 @@ class Demo:
         if not done:
             para(c, "keywatch changed nothing (mode notify sends alerts only).", indent=4)
             return
-        heading = (
-            "What enforce would do (dry run: nothing was changed)" if self.mode == Mode.DRY_RUN else "What keywatch did"
-        )
+        heading = {
+            Mode.DRY_RUN: "What enforce would do (dry run: nothing was changed)",
+            Mode.APPROVE: "What keywatch offered in Slack (nothing runs until an approver clicks it)",
+        }.get(self.mode, "What keywatch did")
         c.print(f"  {heading}:")
         for entry, result, a in done:
             number = Path(entry.path).name.split("_", 1)[0]

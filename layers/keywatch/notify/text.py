@@ -206,7 +206,13 @@ def now_line(result: EventResult) -> str:
     back = put_back(result)
     if back:
         parts.append(f"keywatch put back the mount targets of {_names(back)}.")
-    planned = [a for a in result.actions if a.status == "planned"]
+    offered = [a for a in result.actions if a.offered]
+    if offered:
+        parts.append(
+            f"Approve mode: {plural(len(offered), 'action')} offered; each runs only when an approver clicks "
+            "its button in Slack (see Actions)."
+        )
+    planned = [a for a in result.actions if a.status == "planned" and not a.offered]
     skipped = [a for a in result.actions if a.status == "skipped" and a.detail.startswith("would")]
     if planned or skipped:
         would = f"run {plural(len(planned), 'action')}" + (f" and skip {len(skipped)}" if skipped else "")
