@@ -38,7 +38,7 @@ OUTCOME_STYLE = {
     Outcome.IGNORED: "dim",
     Outcome.DUPLICATE: "dim",
 }
-STATUS_STYLE = {"done": "green", "planned": "cyan", "skipped": "yellow", "failed": "bold red"}
+STATUS_STYLE = {"done": "green", "planned": "cyan", "skipped": "yellow", "failed": "bold red", "queued": "blue"}
 ACTION_ON = {
     "cancel_key_deletion": "cancel the deletion of {}",
     "enable_key": "re-enable {}",
