@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from fault_support import ACCOUNT, REGION, Deployed, Estate
+from fault_support import ACCOUNT, REGION, Deployed, Estate, Faults
 from keywatch.errors import HandlingIncomplete
 from notify.slack_support import FakeSlack
 from support import FakeLambdaContext, load_function
@@ -203,3 +203,28 @@ def test_given_no_remediation_queue_when_time_runs_short_then_the_rest_fails_and
         assert_alerted_once(estate, slack)
     finally:
         handler.cold_start()
+
+
+def test_given_a_retry_after_a_hand_off_when_redelivered_then_the_queued_file_systems_are_left_to_the_worker(
+    deployed: Deployed,
+    estate: Estate,
+    slack: FakeSlack,
+    many: list[str],
+    deletes: Counter[str],
+    faults: Faults,
+    backends: dict[str, Any],
+) -> None:
+    from moto.sns.exceptions import SNSInvalidParameter
+
+    faults.fail(backends["sns"], "publish", 1, lambda: SNSInvalidParameter("Invalid parameter: KMS key is disabled"))
+    with pytest.raises(HandlingIncomplete):  # SNS failed: Lambda retries the event
+        deployed.invoke(disable(estate), RunningOut(deletes=deletes))
+    queued = {a["file_system"]["file_system_id"] for r in handed_off(estate) for a in json.loads(r["body"])["actions"]}
+    assert len(queued) == 5
+
+    retry = deployed.invoke(disable(estate), FakeLambdaContext())  # with time enough now
+
+    assert {a["target"] for a in retry["actions"] if a["status"] == "queued"} == queued
+    assert all(estate.mount_targets(fs) for fs in queued), "the retry started none of them: they are the worker's"
+    assert handed_off(estate) == [], "and it queued none of them again"
+    assert_alerted_once(estate, slack)
