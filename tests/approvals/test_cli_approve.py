@@ -158,3 +158,52 @@ def test_given_aws_and_no_incidents_table_when_replayed_in_approve_mode_then_it_
     assert main([*replay, "--slack-webhook", slack.webhook_url]) == 2
     assert "KEYWATCH_INCIDENTS_TABLE" in capsys.readouterr().err
     assert slack.posts() == []
+
+
+@pytest.mark.parametrize("width", [80, 100])
+def test_given_silences_and_decisions_when_printed_then_they_fit_the_terminal_and_key_arns_stay_whole(
+    width: int,
+) -> None:
+    import io
+
+    from keywatch.approvals.models import Choice, Interaction, Silence
+    from keywatch.cli.approvals_render import attach_interactions, print_interactions, print_silences
+    from rich.console import Console
+
+    now = int(datetime(2026, 11, 29, 6, 0, tzinfo=UTC).timestamp())
+    other = APP_ARN.replace("1234abcd", "5678abcd")
+    silences = [
+        Silence(key_arn=APP_ARN, until=now + 3600, set_by=APPROVER, set_by_name="alice", set_at=now),
+        Silence(key_arn=other, until=now - 60, set_by=APPROVER, set_at=now - 7200),
+    ]
+    incidents: list[dict[str, Any]] = [{"pk": APP_ARN, "opened_at": "2026-11-29T05:00:00+00:00", "status": "open"}]
+    attach_interactions(
+        incidents,
+        [
+            Interaction(
+                key_arn=APP_ARN,
+                at=now - 1800,
+                kind="approved",
+                user=APPROVER,
+                user_name="alice",
+                choice=Choice.CUT,
+                detail="deleted 2 of 2 mount targets of fs-0a1b2c3d4e5f60001 (recorded for restore)",
+            )
+        ],
+    )
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width, highlight=False, soft_wrap=False, color_system=None)
+
+    print_silences(silences, now, console)
+    print_interactions(incidents, console)
+
+    lines = buffer.getvalue().splitlines()
+    assert APP_ARN in lines and other in lines  # each ARN whole, on a line of its own
+    assert all(len(line) <= width for line in lines if "arn:aws:" not in line)
+    assert "\u2026" not in buffer.getvalue() and all(line == line.rstrip() for line in lines)
+    flat = " ".join(buffer.getvalue().split())
+    assert "2 silences (1 active)" in flat
+    assert f"active until 2026-11-29 07:00 UTC · set by {APPROVER} (alice)" in flat
+    assert "expired 2026-11-29 05:59 UTC" in flat
+    assert f"2026-11-29 05:30 UTC · {APPROVER} (alice) · approved Cut access (remove mount targets) · deleted 2" in flat
+    assert "fs-0a1b2c3d4e5f60001" in flat

@@ -1,16 +1,22 @@
-"""What the CLI shows of approve mode: silences, and the Slack decisions recorded on incidents."""
+"""What the CLI shows of approve mode: silences, and the Slack decisions recorded on incidents.
+
+Both are blocks, not tables: each key's ARN on a line of its own, whole at any width (cli/render.py).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
-from rich.table import Table
 
 from keywatch.approvals.models import LABELS, Choice, Interaction, Silence
-from keywatch.cli.render import out
+from keywatch.cli.render import out, para, whole
+from keywatch.notify.text import plural
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def _at(epoch: int) -> str:
@@ -25,23 +31,22 @@ def silence_document(silence: Silence, now: float) -> dict[str, Any]:
     }
 
 
-def print_silences(silences: Sequence[Silence], now: float) -> None:
+def _who(user: str, name: str | None) -> str:
+    return escape(user + (f" ({name})" if name else ""))
+
+
+def print_silences(silences: Sequence[Silence], now: float, console: Console | None = None) -> None:
+    c = out(console)
     if not silences:
-        out().print("No silences.")
+        c.print("No silences.")
         return
-    table = Table(box=None, padding=(0, 2))
-    for column in ("key", "until", "state", "set by", "set at"):
-        table.add_column(column, overflow="fold")
+    active = sum(s.until > now for s in silences)
+    c.print(f"[bold]{plural(len(silences), 'silence')}[/] ({active} active)")
     for s in silences:
-        who = s.set_by + (f" ({s.set_by_name})" if s.set_by_name else "")
-        table.add_row(
-            escape(s.key_arn),
-            _at(s.until),
-            "[bold]active[/]" if s.until > now else "[dim]expired[/]",
-            escape(who),
-            _at(s.set_at),
-        )
-    out().print(table)
+        c.print()
+        whole(c, s.key_arn, indent=0)
+        state = f"[bold]active[/] until {_at(s.until)}" if s.until > now else f"[dim]expired[/] {_at(s.until)}"
+        para(c, f"{state} \u00b7 set by {_who(s.set_by, s.set_by_name)} at {_at(s.set_at)}")
 
 
 def interaction_document(item: Interaction) -> dict[str, Any]:
@@ -67,22 +72,23 @@ def attach_interactions(incidents: list[dict[str, Any]], log: Sequence[Interacti
         owner["interactions"].append(interaction_document(item))
 
 
-def print_interactions(incidents: Sequence[dict[str, Any]]) -> None:
-    rows = [(item, i) for item in incidents for i in item.get("interactions", [])]
-    if not rows:
+def print_interactions(incidents: Sequence[dict[str, Any]], console: Console | None = None) -> None:
+    """The Slack decisions, per incident: its key's ARN, then who did what, when, and what came of it."""
+    c = out(console)
+    with_decisions = [item for item in incidents if item.get("interactions")]
+    if not with_decisions:
         return
-    out().print()
-    table = Table(title="Slack decisions", title_justify="left", box=None, padding=(0, 2))
-    for column in ("key", "at", "who", "what", "result"):
-        table.add_column(column, overflow="fold")
-    for item, i in rows:
-        choice = LABELS.get(Choice(i["choice"])) if i.get("choice") else ""
-        who = i["user"] + (f" ({i['user_name']})" if i.get("user_name") else "")
-        table.add_row(
-            escape(str(item["pk"]).rsplit("/", 1)[-1]),
-            i["at_iso"],
-            escape(who),
-            escape(f"{i['kind']} {choice}".strip()),
-            escape(i.get("detail") or ""),
-        )
-    out().print(table)
+    c.print()
+    c.print("[bold]Slack decisions[/]")
+    for item in with_decisions:
+        whole(c, str(item["pk"]))
+        for i in item["interactions"]:
+            choice = LABELS.get(Choice(i["choice"])) if i.get("choice") else None
+            what = escape(i["kind"] + (f" {choice}" if choice else ""))
+            detail = f" \u00b7 {escape(i['detail'])}" if i.get("detail") else ""
+            para(
+                c,
+                f"{i['at_iso']} \u00b7 {_who(i['user'], i.get('user_name'))} \u00b7 {what}{detail}",
+                indent=6,
+                first="    ",
+            )
