@@ -353,11 +353,15 @@ class Watchdog:
         unfinished += [f"notification by {n.channel}" for n in result.notifications if n.status == "failed"]
 
         # 3. record the incident
-        unfinished += self._record(verdict, key, result)
+        # (a retry appends only what changed since an attempt that recorded: one event on a thousand file
+        # systems must not write its thousand actions into the incident's one item again on every retry)
+        recorded_before = prior["actions"] if prior is not None and prior.get("recorded") else []
+        not_recorded = self._record(verdict, key, result, recorded_before)
+        unfinished += not_recorded
 
         # 4. anything left undone fails the handling, so that it is retried (and the steps done are not redone)
         if unfinished:
-            self._remember(result)  # for the retry: the verdict to finish, and the actions already done
+            self._remember(result, recorded=not not_recorded)  # for the retry: the verdict, the actions done
             metrics.add_metric(name="HandlingIncomplete", unit="Count", value=1)
             logger.error(
                 "handling incomplete; it fails so that it is retried", event_id=event.event_id, steps=unfinished
@@ -394,7 +398,7 @@ class Watchdog:
             return None
         return note
 
-    def _remember(self, result: EventResult) -> None:
+    def _remember(self, result: EventResult, recorded: bool = False) -> None:
         if self.journal is not None:
             self.journal.remember(
                 result.event_id,
@@ -404,17 +408,24 @@ class Watchdog:
                     "reason": result.reason,
                     "key_state": result.key_state.value if result.key_state else None,
                     "actions": [a.model_dump(mode="json") for a in result.actions],
+                    "recorded": recorded,  # these actions are in the incident already
                 },
             )
 
-    def _record(self, verdict: Verdict, key: KeyInfo, result: EventResult) -> list[str]:
-        """Open, update or resolve the key's incident. Returns what could not be recorded."""
+    def _record(
+        self, verdict: Verdict, key: KeyInfo, result: EventResult, recorded_before: Sequence[dict[str, Any]] = ()
+    ) -> list[str]:
+        """Open, update or resolve the key's incident; append the actions not in ``recorded_before`` (what an
+        earlier attempt recorded, exactly). Returns what could not be recorded."""
         if self.incidents is None:
             return []
         try:
             if verdict.outcome == Outcome.ALERT:
                 self.incidents.open(result, self.actor)
-            self.incidents.record_actions(key.arn, result.actions, self.actor)
+            already = set(_statuses_and_details(recorded_before))
+            self.incidents.record_actions(
+                key.arn, [a for a in result.actions if _status_and_detail(a) not in already], self.actor
+            )
             recovered = verdict.outcome == Outcome.RESOLVED or result.key_state_after == KeyState.ENABLED
             if recovered and not self.incidents.snapshots(key.arn):
                 self.incidents.resolve(key.arn, result, self.actor)
@@ -538,6 +549,14 @@ class Watchdog:
 def _statuses(actions: Sequence[dict[str, Any] | ActionResult]) -> list[tuple[str, str, str]]:
     as_dicts = [a.model_dump(mode="json") if isinstance(a, ActionResult) else a for a in actions]
     return [(str(a.get("type")), str(a.get("target")), str(a.get("status"))) for a in as_dicts]
+
+
+def _status_and_detail(action: ActionResult) -> tuple[str, str, str, str]:
+    return (action.type, action.target, action.status, action.detail)
+
+
+def _statuses_and_details(actions: Sequence[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
+    return [(str(a.get("type")), str(a.get("target")), str(a.get("status")), str(a.get("detail"))) for a in actions]
 
 
 def merge_actions(earlier: Sequence[dict[str, Any]], now: list[ActionResult]) -> list[ActionResult]:

@@ -228,3 +228,5 @@ def test_given_a_retry_after_a_hand_off_when_redelivered_then_the_queued_file_sy
     assert all(estate.mount_targets(fs) for fs in queued), "the retry started none of them: they are the worker's"
     assert handed_off(estate) == [], "and it queued none of them again"
     assert_alerted_once(estate, slack)
+    # the retry appended only what changed: one entry per file system in the incident's one item
+    assert Counter(fs for fs, _ in history(estate, estate.unmount_key)) == dict.fromkeys(many, 1)
