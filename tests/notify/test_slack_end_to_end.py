@@ -73,6 +73,26 @@ def test_given_slack_always_fails_when_replayed_then_slack_is_failed_sns_still_s
     assert WEBHOOK_PATH not in json.dumps(results) and WEBHOOK_PATH not in err
 
 
+def test_given_slack_cannot_be_reached_when_replayed_without_debug_then_one_plain_line_says_so_and_exit_is_1(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import socket
+
+    with socket.socket() as closed:  # a port on 127.0.0.1 that nothing listens on: the connection is refused
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    sample = str(EVENTS / "01_disable_key.json")
+
+    status, results, err = replay(capsys, sample, "--slack-webhook", f"http://127.0.0.1:{port}/hook")
+
+    assert status == 1
+    assert notes(results[0]) == {"sns": "sent", "slack": "failed"}
+    # slack-sdk logs each refused connection through keywatch's logger; without --debug none of it shows,
+    # and the problem is told once, in words, naming the file
+    [line] = err.splitlines()
+    assert line.startswith(f"keywatch: {sample}: the slack notification failed: cannot reach Slack: ")
+
+
 @pytest.mark.parametrize(
     "sample",
     [

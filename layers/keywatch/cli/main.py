@@ -57,6 +57,9 @@ def _configure_logging(debug: bool) -> None:
     logger.setLevel(logging.DEBUG if debug else logging.CRITICAL)
     logging.getLogger(logger.name).disabled = not debug  # the stdlib logger Powertools writes through
     for handler in logger.handlers:
+        # Without --debug the handler itself lets nothing through: records of child loggers (slack-sdk's,
+        # "keywatch.slack_sdk") reach it by propagation, whatever the parent logger's level or state.
+        handler.setLevel(logging.NOTSET if debug else logging.CRITICAL + 1)
         if hasattr(handler, "setStream"):
             handler.setStream(_STDERR)
 

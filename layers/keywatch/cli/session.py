@@ -121,6 +121,15 @@ def failures(result: EventResult) -> list[str]:
     return problems
 
 
+def not_reported(result: EventResult, steps: Sequence[str]) -> list[str]:
+    """The unfinished steps that :func:`failures` does not already report (each problem is told once):
+    the engine names a failed action ``"<type> on <target>"`` and a failed notification
+    ``"notification by <channel>"``; anything else (the incident record, the idempotency record) is left."""
+    told = {f"{a.type} on {a.target}" for a in result.actions if a.status == "failed"}
+    told |= {f"notification by {n.channel}" for n in result.notifications if n.status == "failed"}
+    return [step for step in steps if step not in told]
+
+
 def load_settings(mode: Mode) -> Settings:
     from keywatch.config import ConfigError, Settings
 
@@ -201,7 +210,9 @@ def handle(entries: Sequence[Entry], watchdog: Watchdog, estate: Estate | None) 
                 entry.result = watchdog.handle_event(entry.event)
             except HandlingIncomplete as exc:  # a step failed: the Lambda would be retried; report what was done
                 entry.result, entry.unfinished = exc.result, exc.steps
-                err(f"{entry.path}: not finished: {'; '.join(exc.steps)}")
+                rest = not_reported(exc.result, exc.steps)
+                if rest:
+                    err(f"{entry.path}: not finished: {'; '.join(rest)}")
             except Exception as exc:  # noqa: BLE001 - one bad event must not hide the others
                 entry.error = f"handling failed: {type(exc).__name__}: {exc}"
                 err(f"{entry.path}: {entry.error}")
