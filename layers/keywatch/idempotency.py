@@ -28,6 +28,13 @@ from keywatch.observability import logger, metrics
 RECORD_LIFETIME = timedelta(days=14)  # longer than EventBridge's 24 h retry window and any DLQ redrive
 
 
+def duplicate_record(result: EventResult) -> dict[str, Any]:
+    """What the idempotency record keeps of a handling: what a duplicate reports (:func:`~keywatch.engine.
+    duplicate_of`), not the whole result, which on a thousand file systems would pass DynamoDB's 400 KB."""
+    report = result.report()
+    return {name: report.get(name) for name in ("event_id", "key_arn", "key_state", "outcome", "key_state_after")}
+
+
 class LazyIdempotentHandling:
     """Builds :class:`IdempotentHandling` on first use: the sweep worker, which never handles events by
     ID, does not pay for Powertools Idempotency at cold start."""
@@ -83,7 +90,7 @@ class IdempotentHandling:
                 self._local.error = exc
                 raise
             self._local.result = result
-            return result.report()
+            return duplicate_record(result)
 
         self._once = once
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from fault_support import ACCOUNT, REGION, Deployed, Estate, Faults
+from fault_support import ACCOUNT, IDEMPOTENCY, REGION, Deployed, Estate, Faults
 from keywatch.errors import HandlingIncomplete
 from notify.slack_support import FakeSlack
 from support import FakeLambdaContext, load_function
@@ -230,3 +230,18 @@ def test_given_a_retry_after_a_hand_off_when_redelivered_then_the_queued_file_sy
     assert_alerted_once(estate, slack)
     # the retry appended only what changed: one entry per file system in the incident's one item
     assert Counter(fs for fs, _ in history(estate, estate.unmount_key)) == dict.fromkeys(many, 1)
+
+
+def test_given_many_file_systems_when_handled_then_the_idempotency_record_keeps_only_what_a_duplicate_reports(
+    deployed: Deployed, estate: Estate, many: list[str]
+) -> None:
+    first = deployed.invoke(disable(estate), FakeLambdaContext())
+    again = deployed.invoke(disable(estate), FakeLambdaContext())  # a redelivery
+    assert (first["outcome"], again["outcome"]) == ("alert", "duplicate")
+    assert (again["key_arn"], again["key_state"]) == (first["key_arn"], first["key_state"])
+
+    items = estate.client("dynamodb").scan(TableName=IDEMPOTENCY)["Items"]
+    [record] = [i for i in items if "data" in i]
+    kept = json.loads(record["data"]["S"])
+    assert set(kept) == {"event_id", "key_arn", "key_state", "outcome", "key_state_after"}
+    assert len(record["data"]["S"]) < 1_000, "not the whole result: with 1,000 file systems that passes 400 KB"
