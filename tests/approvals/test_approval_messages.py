@@ -121,6 +121,51 @@ def test_given_a_hostile_user_name_when_the_decision_is_shown_then_it_is_escaped
     assert "<@U0ALICE>" in text
 
 
+def _decide(store: MemoryApprovalStore, choice: Choice, results: list[ActionResult], name: str) -> None:
+    token = next(t for (_, t), a in store.approvals.items() if a.choice == choice)
+    store.claim(APP_ARN, token, "U0ALICE", name, int(NOW.timestamp()) + 60, None)
+    store.progress(APP_ARN, token, "done", results, "summary")
+
+
+def _said(payload: dict[str, Any]) -> list[str]:
+    """The header, the notification text and the *Now:* line: what a person reads first."""
+    sections = [b["text"]["text"] for b in payload["attachments"][0]["blocks"] if "text" in b]
+    return [payload["text"], sections[0], *[t for t in sections if t.startswith("*Now:*")]]
+
+
+def test_given_an_approved_re_enable_when_the_message_is_rewritten_then_it_says_fixed_not_at_risk(
+    tokens: None,
+) -> None:
+    payload, store = issue(approve_result())
+    _decide(store, Choice.ENABLE, [ActionResult(type="enable_key", target=APP_ARN, status="done")], "<b>alice</b>")
+
+    after = buttons.with_buttons(payload, list(store.approvals.values()))
+
+    text, header, now = _said(after)
+    assert header.endswith("HIGH: KMS key disabled; key re-enabled from Slack by <b>alice</b>, 3 EFS file systems OK")
+    assert text.startswith("keywatch HIGH: KMS key disabled; key re-enabled from Slack by &lt;b&gt;alice&lt;/b&gt;, ")
+    assert now.startswith("*Now:* Fixed from Slack: <@U0ALICE>") and "the key is Enabled" in now
+    assert all("at risk" not in said for said in (text, header, now))
+    everything = json.dumps(after, ensure_ascii=False)
+    assert "*EFS file systems that can use the key again* (3)" in everything
+    assert "aws kms enable-key" not in everything  # no next step to re-enable a key that is Enabled
+    assert blocks.violations(after) == []
+
+
+def test_given_an_approved_cut_while_the_key_is_disabled_when_rewritten_then_it_still_says_at_risk(
+    tokens: None,
+) -> None:
+    payload, store = issue(approve_result())
+    cut = ActionResult(type="delete_mount_targets", target="fs-0a1b2c3d4e5f60001", status="done")
+    _decide(store, Choice.CUT, [cut], "alice")
+
+    after = buttons.with_buttons(payload, list(store.approvals.values()))
+
+    text, header, now = _said(after)
+    assert header.endswith("HIGH: KMS key disabled; 3 EFS file systems at risk") and "at risk" in text
+    assert now.startswith("*Now:* Approve mode:")  # nothing claims the key is back
+
+
 def _check(name: str, payload: dict[str, Any]) -> None:
     path = SNAPSHOTS / f"{name}.json"
     rendered = json.dumps(payload, indent=2, ensure_ascii=False, sort_keys=True) + "\n"

@@ -49,6 +49,7 @@ EMOJI = {
     "info": ":information_source:",
 }
 RESOLVED_COLOUR, RESOLVED_EMOJI = "#2EB67D", ":white_check_mark:"
+FS_AT_RISK_TITLE, FS_OK_TITLE = "*EFS file systems at risk*", "*EFS file systems that can use the key again*"
 STATUS_EMOJI = {
     "done": ":white_check_mark:",
     "planned": ":memo:",
@@ -305,9 +306,9 @@ def blocks(result: EventResult, now: datetime | None = None) -> list[dict[str, A
 
     n = len(result.affected)
     if result.outcome == Outcome.RESOLVED or text.key_fixed(result):
-        title = f"*EFS file systems that can use the key again* ({n})"
+        title = f"{FS_OK_TITLE} ({n})"
     else:
-        title = f"*EFS file systems at risk* ({n})"
+        title = f"{FS_AT_RISK_TITLE} ({n})"
     listed = [_fs_line(fs) for fs in result.affected[:MAX_FILE_SYSTEMS_LISTED]]
     out += _listing(title, listed, n, "file systems") if n else [_section(f"{title}: none")]
 

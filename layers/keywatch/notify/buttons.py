@@ -24,7 +24,18 @@ from keywatch.approvals.models import (
     Choice,
     button_value,
 )
-from keywatch.notify.blocks import MAX_BLOCKS, MAX_MESSAGE_TEXT, MAX_SECTION_TEXT, clip, escape
+from keywatch.notify import text
+from keywatch.notify.blocks import (
+    FS_AT_RISK_TITLE,
+    FS_OK_TITLE,
+    MAX_BLOCKS,
+    MAX_HEADER_TEXT,
+    MAX_MESSAGE_TEXT,
+    MAX_SECTION_TEXT,
+    clip,
+    escape,
+)
+from keywatch.notify.hygiene import one_line
 
 BLOCK_PREFIX = "keywatch_"
 ACTIONS_BLOCK, TRIAGE_BLOCK, DECISIONS_BLOCK = "keywatch_actions", "keywatch_triage", "keywatch_decisions"
@@ -112,10 +123,62 @@ def decision_text(approval: Approval) -> str:
     return f"{LABELS[approval.choice]} by {by} ({approval.by_user}){outcome}"
 
 
+def re_enabled_by(approvals: Sequence[Approval]) -> Approval | None:
+    """The approval whose run re-enabled the key, if one did: after it the key is Enabled (the runner read
+    it back before its summary) and the message must stop saying "at risk"."""
+    return next(
+        (
+            a
+            for a in approvals
+            if a.status == "done" and any(r.type == "enable_key" and r.status == "done" for r in a.results)
+        ),
+        None,
+    )
+
+
+def fixed_line(line: str, by: str) -> str:
+    """``HIGH: KMS key disabled; 3 EFS file systems at risk`` -> ``HIGH: KMS key disabled; key re-enabled
+    from Slack by alice, 3 EFS file systems OK``: what the header and the notification text say once an
+    approver's click re-enabled the key (``by``: the approver, already made safe for where the line goes).
+    A line of any other shape is left as it is."""
+    head, sep, tail = line.rpartition("; ")
+    if not sep or not tail.endswith(" at risk"):
+        return line
+    return f"{head}; key re-enabled from Slack by {by}, {tail.removesuffix(' at risk')} OK"
+
+
+def _approver(approval: Approval) -> str:
+    return approval.by_name or approval.by_user or "someone"
+
+
+def _say_fixed(attachment: dict[str, Any], approval: Approval) -> None:
+    """The header and the *Now:* line, once the key is Enabled again (the rest is history, kept as posted)."""
+    for block in attachment["blocks"]:
+        if block.get("type") == "header":
+            line = fixed_line(block["text"]["text"], one_line(_approver(approval), 60))  # plain_text
+            block["text"] = {**block["text"], "text": clip(line, MAX_HEADER_TEXT)}
+        elif block.get("type") == "section" and str(block.get("text", {}).get("text", "")).startswith(FS_AT_RISK_TITLE):
+            retitled = FS_OK_TITLE + block["text"]["text"].removeprefix(FS_AT_RISK_TITLE)
+            if len(retitled) <= MAX_SECTION_TEXT:  # a listing filled to the limit keeps its first title
+                block["text"] = {**block["text"], "text": retitled}
+        elif block.get("type") == "section" and str(block.get("text", {}).get("text", "")).startswith("*Next step"):
+            block["text"] = {"type": "mrkdwn", "text": f"*Next step*\n{text.NOTHING_BROKEN}"}
+        elif block.get("type") == "section" and str(block.get("text", {}).get("text", "")).startswith("*Now:*"):
+            by = who(approval.by_user or "?", approval.by_name)
+            block["text"] = {
+                "type": "mrkdwn",
+                "text": f"*Now:* Fixed from Slack: {by} approved *{LABELS[approval.choice]}*; the key is Enabled "
+                "and the file systems can use it.",
+            }
+
+
 def with_buttons(payload: dict[str, Any], approvals: Sequence[Approval]) -> dict[str, Any]:
     """The message with its buttons, and a line per decision taken so far. ``payload`` is not changed."""
     out = copy.deepcopy(payload)
     attachment = out["attachments"][0]
+    fixed = re_enabled_by(approvals)
+    if fixed is not None:
+        _say_fixed(attachment, fixed)
     original = [b for b in attachment["blocks"] if not str(b.get("block_id", "")).startswith(BLOCK_PREFIX)]
     decided = [a for a in approvals if a.status != "pending" and a.by_user]
     added: list[dict[str, Any]] = []
@@ -133,6 +196,7 @@ def with_buttons(payload: dict[str, Any], approvals: Sequence[Approval]) -> dict
     attachment["blocks"] = [*body_blocks, *added, *footer]
     if decided:
         base = str(payload.get("text", ""))
+        base = fixed_line(base, escape(_approver(fixed), 60)) if fixed is not None else base
         news = "; ".join(escape(decision_text(a)) for a in decided)
         out["text"] = clip(f"{base} \u2014 {news}", MAX_MESSAGE_TEXT)
         attachment["fallback"] = out["text"]

@@ -47,6 +47,9 @@ ACTION_NAMES = {
 }
 
 
+NOTHING_BROKEN = "Nothing is broken now. Ask who changed the key (Who, above) why, before it happens again."
+
+
 def action_name(kind: str) -> str:
     """``delete the mount targets``: an action's name within a sentence."""
     return ACTION_NAMES.get(kind, kind).lower()
@@ -245,7 +248,7 @@ def next_steps(result: EventResult) -> list[Step]:
         return []
     state = state_now(result)
     if key_fixed(result):
-        steps.append(Step("Nothing is broken now. Ask who changed the key (Who, above) why, before it happens again."))
+        steps.append(Step(NOTHING_BROKEN))
     elif state in PENDING_DELETION:
         steps.append(
             Step("Cancel the deletion (this leaves the key Disabled):", f"aws kms cancel-key-deletion {where}")
