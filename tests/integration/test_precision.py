@@ -312,6 +312,26 @@ def test_given_a_policy_that_cannot_be_parsed_when_handled_then_a_high_alert_wit
     assert "cannot read" in result.reason and "not valid JSON" in result.reason
 
 
+def test_given_a_policy_whose_statement_is_one_object_when_handled_then_a_high_alert_and_the_key_still_answers(
+    world: World,
+) -> None:
+    # The policy grammar allows "Statement": {...}; moto can't evaluate it, so the simulated estate stores it
+    # as a list (cli/simulator.py), while keywatch's own analysis reads the object as AWS would.
+    deny = {"Sid": "NoOne", "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "kms:Decrypt", "Resource": "*"}
+    text = json.dumps({"Version": "2012-10-17", "Statement": deny})
+
+    result = world.handle(put_policy(9, text=text))
+    after = world.handle(call("DisableKey", 9))
+
+    assert (result.outcome, result.severity, names(result)) == (
+        Outcome.ALERT,
+        Severity.HIGH,
+        ["home", "partner", "shared"],
+    )
+    assert "NoOne" in result.reason
+    assert after.outcome == Outcome.ALERT
+
+
 # --- imports -----------------------------------------------------------------------------------------------------
 
 

@@ -8,6 +8,7 @@ simulator sets it on moto's backend, in one place: :class:`_Backends`.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -619,7 +620,7 @@ class Estate:
         elif name in ("RetireGrant", "RevokeGrant"):
             return self._remove_grant(kms, key_id, event.grant_id)
         elif name == "PutKeyPolicy" and event.policy_document:
-            kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=event.policy_document)
+            kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=_policy_moto_reads(event.policy_document))
         else:
             return "nothing"
         return name
@@ -681,3 +682,18 @@ class Estate:
             return "nothing (no grant of that ID on the key)"
         kms.revoke_grant(KeyId=key_id, GrantId=grant_id)
         return f"grant {grant_id} removed"
+
+
+def _policy_moto_reads(document: str) -> str:
+    """The key policy as moto can evaluate it. The policy grammar lets ``Statement`` be one object instead
+    of a list; moto then fails on every later call on the key (AttributeError in its policy check), so the
+    simulated estate stores the same statement in a list. AWS stores what it was given; keywatch's own
+    analysis (:func:`keywatch.policy.statements`) reads both forms."""
+    try:
+        parsed = json.loads(document)
+    except (ValueError, RecursionError):
+        return document
+    if isinstance(parsed, dict) and isinstance(parsed.get("Statement"), dict):
+        parsed["Statement"] = [parsed["Statement"]]
+        return json.dumps(parsed)
+    return document
