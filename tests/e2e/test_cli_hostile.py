@@ -185,3 +185,46 @@ def test_given_generated_files_mixed_with_good_ones_when_replayed_then_bad_ones_
 
     check(status, reported, errors, files)
     assert {g["detail"]["eventID"] for g in GOOD} <= set(reported)
+
+
+# --- what the terminal shows ------------------------------------------------------------------------------
+
+EVIL_NAME = "payroll\x1b[2J\x00\u202egnp.exe\u2028[bold red]forged[/]\u2029\x07"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["replay", str(EVENTS / "01_disable_key.json"), "--mode", "enforce"],
+        ["incidents", "--replay", str(EVENTS / "01_disable_key.json"), "--mode", "enforce"],
+        ["sweep"],
+        ["index"],
+    ],
+    ids=["replay", "incidents", "sweep", "index"],
+)
+def test_given_a_name_tag_with_control_bidi_and_markup_when_shown_then_the_terminal_gets_none_of_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str]
+) -> None:
+    # Given a file system whose Name tag (anyone who can tag it writes it) carries ESC, NUL, BEL, an RTL
+    # override, line and paragraph separators and rich markup
+    hostile = copy.deepcopy(FLEET)
+    hostile["accounts"][0]["regions"]["us-east-1"]["file_systems"][0]["name"] = EVIL_NAME
+    if argv == ["sweep"]:  # the sweep shows file systems at risk: a disabled key
+        hostile["accounts"][0]["regions"]["us-east-1"]["keys"][0]["state"] = "Disabled"
+    path = tmp_path / "fleet.yaml"
+    path.write_text(yaml.safe_dump(hostile))
+    event = json.loads((EVENTS / "01_disable_key.json").read_text())
+    event["detail"]["requestParameters"]["keyId"] = APP_ID
+    event["detail"]["resources"] = [{"ARN": f"arn:aws:kms:us-east-1:{ACCOUNT}:key/{APP_ID}", "accountId": ACCOUNT}]
+    event["detail"]["recipientAccountId"] = event["account"] = ACCOUNT
+    (tmp_path / "01_disable_key.json").write_text(json.dumps(event))
+    argv = [str(tmp_path / "01_disable_key.json") if a.endswith("01_disable_key.json") else a for a in argv]
+
+    # When the verb shows it
+    main([*argv, "--fleet", str(path)])
+    out, err = capsys.readouterr()
+
+    # Then the name is there, neutralised, its markup shown as text, and nothing unsafe reaches the terminal
+    assert "payroll" in out and "forged[/]" in out and "[bold" in out  # a table may wrap the name at its spaces
+    for stream in (out, err):
+        assert not (set(stream) & set("\x1b\x00\x07\u202e\u2028\u2029")), repr(stream[:2000])

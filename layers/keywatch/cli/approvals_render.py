@@ -9,10 +9,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from rich.markup import escape
-
 from keywatch.approvals.models import LABELS, Choice, Interaction, Silence
-from keywatch.cli.render import out, para, whole
+from keywatch.cli.render import escape, out, para, whole
 from keywatch.notify.text import plural
 
 if TYPE_CHECKING:

@@ -61,9 +61,7 @@ def index_document(
 
 def print_index(document: dict[str, Any], console: Console | None = None) -> None:
     """Each key's ARN on a line of its own, then its file systems: IDs whole at any width (cli/render.py)."""
-    from rich.markup import escape
-
-    from keywatch.cli.render import out, para, whole
+    from keywatch.cli.render import escape, out, para, whole
     from keywatch.notify.text import plural
 
     console = out(console)

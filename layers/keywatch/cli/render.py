@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.markup import escape
+from rich.markup import escape as markup_escape
 from rich.table import Table
 from rich.text import Text
 
 from keywatch.assess import grant_holders
 from keywatch.models import ActionResult, Affected, EventResult, KeyState, Mode, Outcome
 from keywatch.notify import text
+from keywatch.notify.hygiene import neutral
 
 if TYPE_CHECKING:
     from keywatch.cli.session import Entry
@@ -45,6 +46,13 @@ ACTION_ON = {
     "delete_mount_targets": "remove the mount targets of {}",
     "restore_mount_targets": "put back the mount targets of {}",
 }
+
+
+def escape(value: object) -> str:
+    """Untrusted text (names, tags, principals, details) as rich shows it: control, line-separator and
+    bidi characters neutralised (:mod:`keywatch.notify.hygiene`: an ESC or U+202E in a Name tag must
+    never reach the terminal) and rich's markup escaped."""
+    return markup_escape(neutral(value))
 
 
 def make_console(file: Any = None, width: int | None = None) -> Console:

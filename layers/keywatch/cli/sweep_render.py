@@ -9,11 +9,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from keywatch.cli.render import STYLE, out, para
+from keywatch.cli.render import STYLE, escape, out, para
 from keywatch.notify.text import plural
 from keywatch.sweep import ProgressCallback, SweepReport
 
