@@ -64,6 +64,9 @@ STATE_ERRORS = AWS_ERRORS
 # KMS sends these again under new ids: (occurrence kind, window; None: a key is deleted once, for good).
 REPEATS = {NATIVE_DELETION: ("deleted", None), NATIVE_EXPIRATION: ("expired", timedelta(minutes=10))}
 
+# How a reason written about the key as the event found it begins, once keywatch has put the key right.
+FOUND = "When the event arrived: "
+
 
 class Watchdog:
     def __init__(
@@ -508,6 +511,14 @@ class Watchdog:
             return
         if any(a.type in ("cancel_key_deletion", "enable_key") for a in done):
             result.key_state_after = self.describe_key(result.key_arn).state
+            if result.key_state_after == KeyState.ENABLED and not result.reason.startswith(FOUND):
+                # the assessment spoke of the key as the event found it: say so, and what is true now
+                fixed = (
+                    "cancelled the deletion and re-enabled"
+                    if any(a.type == "cancel_key_deletion" for a in done)
+                    else "re-enabled"
+                )
+                result.reason = f"{FOUND}{result.reason} Then keywatch {fixed} the key: it is Enabled now."
         touched = {a.target for a in done if a.type in ("delete_mount_targets", "restore_mount_targets")}
         by_id = {fs.file_system_id: fs for fs in affected}
         counted = {a.target: a._mount_targets_after for a in done if a._mount_targets_after is not None}
