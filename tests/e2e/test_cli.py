@@ -479,3 +479,25 @@ def test_given_the_installed_command_when_replay_json_runs_in_a_subprocess_then_
     assert (result["event_name"], result["outcome"], result["severity"]) == ("DisableKey", "alert", "high")
     assert {fs["name"] for fs in result["affected"]} == {"data-lake", "data-scratch", "partner-reports"}
     assert "Traceback" not in done.stderr
+
+
+def test_given_enforce_when_keywatch_re_enables_the_key_then_the_reason_speaks_of_the_key_as_found_and_as_now(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given the demo estate's protected key, disabled; When replayed in enforce (protect re-enables it)
+    status, out, _ = run(capsys, "replay", sample("disable_key"), "--mode", "enforce", "--json")
+    [result] = report(out)
+
+    # Then the reason no longer says in the present that the file systems will lose access
+    assert status == 0 and result["key_state_after"] == "Enabled"
+    assert result["reason"].startswith("When the event arrived: The key is Disabled")
+    assert result["reason"].endswith("Then keywatch re-enabled the key: it is Enabled now.")
+
+
+def test_given_notify_when_the_key_is_disabled_then_the_reason_is_the_assessment_alone(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status, out, _ = run(capsys, "replay", sample("disable_key"), "--json")
+    [result] = report(out)
+
+    assert result["reason"].startswith("The key is Disabled") and "Then keywatch" not in result["reason"]
