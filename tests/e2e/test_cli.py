@@ -497,7 +497,7 @@ def test_given_enforce_when_keywatch_re_enables_the_key_then_the_reason_speaks_o
 def test_given_notify_when_the_key_is_disabled_then_the_reason_is_the_assessment_alone(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    status, out, _ = run(capsys, "replay", sample("disable_key"), "--json")
+    _, out, _ = run(capsys, "replay", sample("disable_key"), "--json")
     [result] = report(out)
 
     assert result["reason"].startswith("The key is Disabled") and "Then keywatch" not in result["reason"]
