@@ -9,6 +9,7 @@ from typing import Any
 
 import boto3
 import pytest
+import yaml
 from keywatch.cli import main
 from keywatch.cli.simulator import create_index_table
 from support import populate_server
@@ -116,3 +117,30 @@ def test_given_a_replay_of_an_efs_creation_then_a_key_event_when_replayed_then_t
     assert (created["event_name"], created["outcome"]) == ("CreateFileSystem", "ignored")
     assert "partner-reports" in created["reason"]
     assert {fs["name"] for fs in disabled["affected"]} == {"app-shared", "app-home", "partner-share", "partner-reports"}
+
+
+def test_given_one_file_system_when_the_index_is_shown_then_counts_are_singular(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    fleet = {
+        "accounts": [
+            {
+                "id": "111122223333",
+                "regions": {
+                    "us-east-1": {
+                        "keys": [{"id": "1234abcd-12ab-34cd-56ef-1234567890ab"}],
+                        "file_systems": [{"name": "solo", "key": "1234abcd-12ab-34cd-56ef-1234567890ab"}],
+                    }
+                },
+            }
+        ]
+    }
+    path = tmp_path / "fleet.yaml"
+    path.write_text(yaml.safe_dump(fleet))
+
+    status = main(["index", "--fleet", str(path)])
+    out = " ".join(capsys.readouterr().out.split())
+
+    assert status == 0
+    assert "1 EFS file system on 1 customer managed key in 1 account; 1 account-Region swept" in out
+    assert "· 1 file system" in out and "1 file systems" not in out

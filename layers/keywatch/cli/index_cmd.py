@@ -75,9 +75,10 @@ def print_index(document: dict[str, Any], console: Console | None = None) -> Non
         )
     para(
         console,
-        f"[bold]{summary['file_systems']} EFS file systems on {summary['keys']} customer managed keys[/] "
-        f"in {summary['accounts']} accounts; {summary['swept_targets']} account-Regions swept"
-        + (f"; {summary['expired']} expired items awaiting deletion" if summary["expired"] else "")
+        f"[bold]{plural(summary['file_systems'], 'EFS file system')} on "
+        f"{plural(summary['keys'], 'customer managed key')}[/] in {plural(summary['accounts'], 'account')}; "
+        f"{plural(summary['swept_targets'], 'account-Region')} swept"
+        + (f"; {plural(summary['expired'], 'expired item')} awaiting deletion" if summary["expired"] else "")
         + (f" (table {escape(index['table'])})" if index["table"] else ""),
         first="",
     )
@@ -100,7 +101,7 @@ def print_index(document: dict[str, Any], console: Console | None = None) -> Non
             para(
                 console,
                 f"{m['account']}/{m['region']} \u00b7 {at} \u00b7 {escape(m['sweep_id'] or '-')} \u00b7 "
-                f"{m['file_systems']} file systems",
+                + plural(m["file_systems"], "file system"),
                 indent=4,
             )
 
