@@ -18,18 +18,15 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from keywatch.adapters.aws import AwsClients, error_code, put_item_if
+from keywatch.adapters.aws import HomeTable, error_code, put_item_if
 from keywatch.approvals.models import Approval, ApprovalSet, Interaction, Silence, Status
 from keywatch.iam import needs
 from keywatch.models import ActionResult
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
 
 KEEP_SECONDS = 180 * 24 * 3600  # records outlive their buttons: they are the incident's history
 SILENCE = "silence"
@@ -175,21 +172,8 @@ def _decode(raw: dict[str, Any]) -> dict[str, Any]:
     return {name: _deserializer.deserialize(value) for name, value in raw.items()}
 
 
-class DynamoApprovalStore:
+class DynamoApprovalStore(HomeTable):
     """The store in the incidents table. Every change of an approval's status is a conditional update."""
-
-    def __init__(self, clients: AwsClients, table_name: str, region: str) -> None:
-        self._clients = clients
-        self.table_name = table_name
-        self._region = region
-
-    @property
-    def _db(self) -> DynamoDBClient:
-        return self._clients.home_client("dynamodb", self._region)
-
-    @staticmethod
-    def _key(pk: str, sk: str) -> dict[str, Any]:
-        return {"pk": {"S": pk}, "sk": {"S": sk}}
 
     @needs("dynamodb:PutItem", scope="state")
     def _put(self, item: dict[str, Any], condition: str | None = None) -> bool:

@@ -234,3 +234,21 @@ def put_item_if(db: Any, **put_item_args: Any) -> bool:
             return False
         raise
     return True
+
+
+class HomeTable:
+    """A keywatch table in the home account (the incidents, idempotency or index table): its name, and the
+    DynamoDB client of its Region. The stores built on it share this and nothing else."""
+
+    def __init__(self, clients: AwsClients, table_name: str, region: str) -> None:
+        self._clients = clients
+        self.table_name = table_name
+        self._region = region
+
+    @property
+    def _db(self) -> DynamoDBClient:
+        return self._clients.home_client("dynamodb", self._region)
+
+    @staticmethod
+    def _key(pk: str, sk: str) -> dict[str, Any]:
+        return {"pk": {"S": pk}, "sk": {"S": sk}}

@@ -17,19 +17,16 @@ import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from keywatch.adapters.aws import AwsClients, error_code, put_item_if
+from keywatch.adapters.aws import HomeTable, error_code, put_item_if
 from keywatch.iam import needs
 from keywatch.models import ActionResult, EventResult, MountTargetSpec
 
 INCIDENT = "incident"
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
 
 
 def _now() -> str:
@@ -220,21 +217,8 @@ def _decode(raw: Mapping[str, Any]) -> dict[str, Any]:
     return {name: _plain(_DESERIALIZER.deserialize(value)) for name, value in raw.items()}
 
 
-class DynamoIncidentStore:
+class DynamoIncidentStore(HomeTable):
     """The incident store in DynamoDB. Every write is one conditional PutItem or UpdateItem."""
-
-    def __init__(self, clients: AwsClients, table_name: str, region: str) -> None:
-        self._clients = clients
-        self.table_name = table_name
-        self._region = region
-
-    @property
-    def _db(self) -> DynamoDBClient:
-        return self._clients.home_client("dynamodb", self._region)
-
-    @staticmethod
-    def _key(pk: str, sk: str) -> dict[str, Any]:
-        return {"pk": {"S": pk}, "sk": {"S": sk}}
 
     @needs("dynamodb:GetItem", scope="state")
     def _get(self, pk: str, sk: str) -> dict[str, Any] | None:

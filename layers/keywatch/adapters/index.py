@@ -18,18 +18,15 @@ import time
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from keywatch.adapters.aws import AwsClients
+from keywatch.adapters.aws import HomeTable
 from keywatch.iam import needs
 from keywatch.models import Policy
 from keywatch.sweep.index import Candidate, IndexEntry, Swept, SweptMarker
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
 
 MARKERS = "#swept"
 BY_FILE_SYSTEM = "by-file-system"
@@ -192,16 +189,7 @@ def _marker(item: dict[str, Any]) -> SweptMarker:
     )
 
 
-class DynamoKeyIndex:
-    def __init__(self, clients: AwsClients, table_name: str, region: str) -> None:
-        self._clients = clients
-        self.table_name = table_name
-        self._region = region
-
-    @property
-    def _db(self) -> DynamoDBClient:
-        return self._clients.home_client("dynamodb", self._region)
-
+class DynamoKeyIndex(HomeTable):
     def _query(self, **args: Any) -> Iterator[dict[str, Any]]:
         for page in self._db.get_paginator("query").paginate(TableName=self.table_name, **args):
             yield from page.get("Items", [])

@@ -19,13 +19,10 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-from keywatch.adapters.aws import AwsClients, put_item_if
+from keywatch.adapters.aws import HomeTable, put_item_if
 from keywatch.iam import needs
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
 
 PREFIX = "occurrence#"
 
@@ -77,17 +74,8 @@ class MemoryOccurrences:
             return Claim(True)
 
 
-class DynamoOccurrences:
+class DynamoOccurrences(HomeTable):
     """The log in the incidents table."""
-
-    def __init__(self, clients: AwsClients, table_name: str, region: str) -> None:
-        self._clients = clients
-        self.table_name = table_name
-        self._region = region
-
-    @property
-    def _db(self) -> DynamoDBClient:
-        return self._clients.home_client("dynamodb", self._region)
 
     @needs("dynamodb:PutItem", "dynamodb:GetItem", scope="state")
     def claim(self, key_arn: str, kind: str, event_id: str, at: datetime, window: timedelta | None) -> Claim:
