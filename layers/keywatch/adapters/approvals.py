@@ -218,17 +218,8 @@ class DynamoApprovalStore(HomeTable):
             raise
         return _decode(response.get("Attributes", {}))
 
-    @needs("dynamodb:Query", scope="state")
     def _query(self, pk: str, prefix: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        for page in self._db.get_paginator("query").paginate(
-            TableName=self.table_name,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues={":pk": {"S": pk}, ":prefix": {"S": prefix}},
-            ConsistentRead=True,
-        ):
-            items += [_decode(raw) for raw in page.get("Items", [])]
-        return items
+        return [_decode(raw) for raw in self._partition(pk, prefix)]
 
     def _scan(self, condition: str, values: dict[str, Any]) -> list[dict[str, Any]]:
         """For the CLI only (operator credentials): a Scan of the table."""

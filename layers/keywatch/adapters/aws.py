@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import boto3
@@ -252,3 +253,14 @@ class HomeTable:
     @staticmethod
     def _key(pk: str, sk: str) -> dict[str, Any]:
         return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+    @needs("dynamodb:Query", scope="state")
+    def _partition(self, pk: str, prefix: str) -> Iterator[dict[str, Any]]:
+        """The items of one partition whose sort key starts with ``prefix``, as DynamoDB returns them, every page."""
+        for page in self._db.get_paginator("query").paginate(
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": {"S": pk}, ":prefix": {"S": prefix}},
+            ConsistentRead=True,
+        ):
+            yield from page.get("Items", [])

@@ -270,18 +270,8 @@ class DynamoIncidentStore(HomeTable):
             raise
         return _decode(response.get("Attributes") or {})
 
-    @needs("dynamodb:Query", scope="state")
     def _query(self, pk: str, prefix: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        paginator = self._db.get_paginator("query")
-        for page in paginator.paginate(
-            TableName=self.table_name,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues={":pk": {"S": pk}, ":prefix": {"S": prefix}},
-            ConsistentRead=True,
-        ):
-            items += [_decode(raw) for raw in page.get("Items", [])]
-        return items
+        return [_decode(raw) for raw in self._partition(pk, prefix)]
 
     def open(self, result: EventResult, actor: str) -> None:
         key_arn = result.key_arn
