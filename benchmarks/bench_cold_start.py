@@ -161,16 +161,31 @@ def lambda_env(name: str, task_root: Path) -> dict[str, str]:
             "POWERTOOLS_LOG_LEVEL": "INFO",
             "POWERTOOLS_LOGGER_LOG_EVENT": "false",
             "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
+            "PYDANTIC_DISABLE_PLUGINS": "__all__",
+            # template.yaml's Globals, as a default deployment sets them (notify mode, no Slack, one account;
+            # tests/template/test_bench_environment.py keeps the two in step)
             "KEYWATCH_MODE": "notify",
+            "KEYWATCH_HOME_ACCOUNT": ACCOUNT,
             "KEYWATCH_TOPIC_ARN": f"arn:aws:sns:{REGION}:{ACCOUNT}:keywatch-AlertTopic",
+            "KEYWATCH_SLACK_SECRET": "",
+            "KEYWATCH_SLACK_CHANNEL": "",
             "KEYWATCH_INCIDENTS_TABLE": "keywatch-IncidentsTable",
             "KEYWATCH_IDEMPOTENCY_TABLE": "keywatch-IdempotencyTable",
             "KEYWATCH_READ_ROLE": "keywatch-read",
             "KEYWATCH_WRITE_ROLE": "keywatch-remediate",
             "KEYWATCH_OWN_ROLE_ARNS": f"arn:aws:iam::{ACCOUNT}:role/keywatch/keywatch-KeyEventsFunctionRole",
+            "KEYWATCH_ACCOUNTS": "",
             "KEYWATCH_REGIONS": REGION,
             "KEYWATCH_COUNTDOWN_DAYS": "7,1",
             "KEYWATCH_SWEEP_QUEUE_URL": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/keywatch-SweepQueue",
+            "KEYWATCH_REMEDIATION_QUEUE_URL": "",
+            "KEYWATCH_INDEX_TABLE": "keywatch-KeyIndexTable",
+            "KEYWATCH_SWEEP_SCHEDULE": "rate(6 hours)",
+            "KEYWATCH_SLACK_SIGNING_SECRET": "",
+            "KEYWATCH_SLACK_APPROVERS": "",
+            "KEYWATCH_SLACK_APPROVER_GROUP": "",
+            "KEYWATCH_APPROVAL_HOURS": "72",
+            "KEYWATCH_APPROVALS_QUEUE_URL": "",
         }
     )
     if name == "slack_actions":

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from keywatch.keys import InvalidKeyIdentifier, KeyRef
 from keywatch.models import DELETED, UNKNOWN, Actor, FileSystem, KeyEvent, KeyState, Outcome, Severity
 from keywatch.parse import GRANT_EVENTS, NATIVE_EVENTS, RECOVERY_EVENTS, WATCHED_EVENT_NAMES
-from keywatch.policy import PolicyUnreadable, Target, analyse, statements
 
 EFS_SERVICE = "elasticfilesystem.amazonaws.com"
 # The AWS-owned accounts EFS makes its KMS calls from, one per Region, as the EFS user guide lists
@@ -294,6 +293,8 @@ def judge_key_policy(event: KeyEvent, using: list[FileSystem]) -> tuple[list[Fil
             f"{who} changed the key policy, but the record carries no policy to check; keywatch cannot tell "
             f"whether EFS can still use the key for the {_systems(len(using))} that use it: check the policy.",
         )
+    from keywatch.policy import PolicyUnreadable, Target, analyse, statements  # only PutKeyPolicy needs it
+
     try:
         policy = statements(event.policy_document)
         analyses = [(fs, analyse(policy, Target(fs.file_system_id, fs.account, fs.region))) for fs in using]

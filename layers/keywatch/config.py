@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from keywatch.keys import is_account
 from keywatch.models import Mode
+from keywatch.schedule import sweep_interval
 from keywatch.validation import plain, where
 
 
@@ -32,10 +33,10 @@ class Settings(BaseModel):
     idempotency_table: str | None = None
     read_role: str | None = "keywatch-read"
     write_role: str | None = "keywatch-remediate"
-    own_role_arns: list[str] = Field(default_factory=list)
-    accounts: list[str] = Field(default_factory=list, description="other accounts whose EFS may use a key")
-    regions: list[str] = Field(default_factory=list)
-    countdown_days: list[int] = Field(default_factory=lambda: [7, 1])
+    own_role_arns: list[str] = []
+    accounts: list[str] = Field(default=[], description="other accounts whose EFS may use a key")
+    regions: list[str] = []
+    countdown_days: list[int] = [7, 1]
     sweep_queue_url: str | None = None
     remediation_queue_url: str | None = Field(
         default=None, description="enforce mode: where file systems an invocation can't finish in time are queued"
@@ -44,7 +45,7 @@ class Settings(BaseModel):
     sweep_schedule: str | None = Field(default=None, description="the sweep's schedule: the index's entries live two")
     # approve mode (Slack buttons): who may approve, where the signing secret is, where approved work queues
     slack_signing_secret: str | None = Field(default=None, description="Secrets Manager ARN or SSM parameter name")
-    approvers: list[str] = Field(default_factory=list, description="Slack user IDs allowed to approve")
+    approvers: list[str] = Field(default=[], description="Slack user IDs allowed to approve")
     approver_group: str | None = Field(default=None, pattern=r"^S[A-Z0-9]{2,30}$", description="a Slack user group ID")
     approvals_queue_url: str | None = None
     approval_hours: int = Field(default=72, ge=1, le=720, description="how long a button stays usable")
@@ -60,8 +61,6 @@ class Settings(BaseModel):
     @field_validator("sweep_schedule")
     @classmethod
     def _schedule(cls, value: str | None) -> str | None:
-        from keywatch.sweep.index import sweep_interval  # here, not at import: the sweep package imports config
-
         sweep_interval(value)  # a schedule keywatch can't read is a configuration error, not a failed sweep
         return value
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from keywatch.adapters.efs import EfsGateway, MountTargetGateway
 from keywatch.adapters.index import KeyIndex
@@ -27,12 +27,12 @@ from keywatch.parse import (
     InvalidEvent,
     KmsEnvelope,
     ServiceRecord,
+    is_efs_envelope,
     parse_envelope,
     to_key_event,
 )
 from keywatch.sweep.index import entry_for, index_ttl
 
-EFS_SOURCE = "aws.elasticfilesystem"
 EFS_EVENT_SOURCE = "elasticfilesystem.amazonaws.com"
 EFS_CALLS = frozenset(
     {"CreateFileSystem", "DeleteFileSystem", "TagResource", "UntagResource", "CreateMountTarget", "DeleteMountTarget"}
@@ -62,13 +62,9 @@ class EfsEvent(BaseModel):
     # simulated estate and kept for the record.
     kms_key_id: str | None = None
     encrypted: bool | None = None
-    tags: dict[str, str] = Field(default_factory=dict)
-    tag_keys: list[str] = Field(default_factory=list)
+    tags: dict[str, str] = {}
+    tag_keys: list[str] = []
     subnet_id: str | None = None
-
-
-def is_efs_envelope(envelope: KmsEnvelope) -> bool:
-    return envelope.source == EFS_SOURCE
 
 
 def _file_system_id(value: Any) -> str | None:

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keywatch.adapters.aws import AWS_ERRORS, AccountAccessError, AwsClients, describe_error
 from keywatch.adapters.deliveries import Journal
@@ -26,9 +26,7 @@ from keywatch.assess import (
     prefilter,
 )
 from keywatch.config import Settings
-from keywatch.efs_events import EfsEvent, IndexKeeper, is_efs_envelope, to_efs_event
 from keywatch.errors import HandedOffIncomplete, HandlingIncomplete
-from keywatch.handoff import HandedOff, Handoff, Sender, lambda_budget
 from keywatch.keys import KeyRef, split_key_arn
 from keywatch.locate import Located, Locator
 from keywatch.models import (
@@ -55,9 +53,14 @@ from keywatch.parse import (
     NATIVE_EXPIRATION,
     NEW_KEY_MATERIAL,
     KmsEnvelope,
+    is_efs_envelope,
     to_key_event,
 )
 from keywatch.remediate import Planned, Remediator, plan
+
+if TYPE_CHECKING:  # loaded when an EFS event or a hand-off needs them: a KMS event in notify mode never does
+    from keywatch.efs_events import EfsEvent, IndexKeeper
+    from keywatch.handoff import HandedOff, Sender
 
 Deduplicate = Callable[[KeyEvent, Callable[[], EventResult]], EventResult]
 STATE_ERRORS = AWS_ERRORS
@@ -93,14 +96,21 @@ class Watchdog:
         self.journal = journal
         self.index = index
         self.locator = Locator(self.efs, self.kms, index, settings.accounts)
-        self.keeper = (
-            IndexKeeper(self.efs, self.mounts, index, self.describe_key, self.alias_target, settings.sweep_schedule)
-            if index is not None
-            else None
-        )
+        self._keeper: IndexKeeper | None = None
         self.occurrences = occurrences
         self.handoff = handoff  # the remediation queue (enforce mode only): work this invocation can't finish
         self._context: Any = None
+
+    @property
+    def keeper(self) -> IndexKeeper | None:
+        """What keeps the index current on EFS events (none without an index), made on the first one."""
+        if self._keeper is None and self.index is not None:
+            from keywatch.efs_events import IndexKeeper
+
+            self._keeper = IndexKeeper(
+                self.efs, self.mounts, self.index, self.describe_key, self.alias_target, self.settings.sweep_schedule
+            )
+        return self._keeper
 
     @property
     def mode(self) -> Mode:
@@ -150,12 +160,14 @@ class Watchdog:
 
     def handle(self, envelope: KmsEnvelope) -> EventResult:
         if is_efs_envelope(envelope):
+            from keywatch.efs_events import to_efs_event
+
             return self.handle_efs(to_efs_event(envelope))
         return self.handle_event(to_key_event(envelope))
 
     def handle_event(self, event: KeyEvent | EfsEvent) -> EventResult:
         """Handle one event once: a repeat delivery of the same event ID reports ``duplicate``."""
-        if isinstance(event, EfsEvent):
+        if not isinstance(event, KeyEvent):
             return self.handle_efs(event)
         if self._deduplicate is None:
             return self._handle(event)
@@ -374,6 +386,10 @@ class Watchdog:
 
     def _act(self, planned: list[Planned], mode: Mode, event: KeyEvent, key_arn: str) -> list[ActionResult]:
         """Run the plan; what won't fit in this invocation's remaining time goes to the remediation queue."""
+        if not planned or mode == Mode.NOTIFY:
+            return []
+        from keywatch.handoff import Handoff, lambda_budget
+
         handoff = Handoff(self.handoff, event.event_id, key_arn) if self.handoff is not None else None
         return self.remediator.run(planned, mode, key_arn, budget=lambda_budget(self._context), handoff=handoff)
 
@@ -385,6 +401,8 @@ class Watchdog:
             raise HandedOffIncomplete(work.event_id, ["no incident store is configured to record the actions"])
         if self.incidents.current(work.key_arn) is None:  # the handing invocation records it after its actions
             raise HandedOffIncomplete(work.event_id, ["the key's incident is not recorded yet"])
+        from keywatch.handoff import lambda_budget
+
         planned = [Planned(a.type, a.file_system.file_system_id, a.file_system) for a in work.actions]
         actions = self.remediator.run(planned, self.mode, work.key_arn, budget=lambda_budget(self._context))
         self.incidents.record_actions(work.key_arn, actions, self.actor)

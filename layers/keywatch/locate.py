@@ -22,13 +22,12 @@ from typing import Literal
 
 from keywatch.adapters.aws import AccountAccessError
 from keywatch.adapters.efs import EfsGateway
-from keywatch.adapters.index import IndexUnavailable, KeyIndex
+from keywatch.adapters.index import Candidate, IndexUnavailable, KeyIndex
 from keywatch.adapters.kms import KmsGateway
 from keywatch.assess import file_systems_using, normalise_key_arn
 from keywatch.keys import split_key_arn
 from keywatch.models import FileSystem
 from keywatch.observability import logger
-from keywatch.sweep.index import Candidate
 
 WORKERS = 16
 

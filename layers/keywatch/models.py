@@ -104,7 +104,7 @@ class KeyEvent(BaseModel):
     account: str | None = None  # the key's account (from its ARN when known)
     region: str | None = None  # the key's Region (from its ARN when known; never awsRegion alone)
     event_region: str | None = None  # awsRegion / envelope region, for the record
-    actor: Actor = Field(default_factory=Actor)
+    actor: Actor = Actor()
     error_code: str | None = None
     error_message: str | None = None
     grant_id: str | None = None
@@ -142,7 +142,7 @@ class MountTargetSpec(BaseModel):
     ipv6_address: str | None = None
     ip_address_type: IpAddressType | None = None
     availability_zone: str | None = None
-    security_groups: list[str] = Field(default_factory=list)
+    security_groups: list[str] = []
     recorded_at: str | None = None  # when it was added to the record (the newest one per zone is restored)
 
 
@@ -190,7 +190,7 @@ class KeyInfo(BaseModel):
     arn: str
     key_id: str
     state: KeyState
-    aliases: list[str] = Field(default_factory=list)
+    aliases: list[str] = []
     deletion_date: datetime | None = None
     origin: str | None = None
     multi_region: bool = False
@@ -209,10 +209,10 @@ class EventResult(BaseModel):
     outcome: Outcome
     severity: Severity | None = None
     reason: str
-    affected: list[Affected] = Field(default_factory=list)
-    actions: list[ActionResult] = Field(default_factory=list)
+    affected: list[Affected] = []
+    actions: list[ActionResult] = []
     key_state_after: KeyState | None = None
-    notifications: list[NotificationResult] = Field(default_factory=list)
+    notifications: list[NotificationResult] = []
     # context for notifications; kept out of the JSON contract
     event: KeyEvent | None = Field(default=None, exclude=True)
     key: KeyInfo | None = Field(default=None, exclude=True)

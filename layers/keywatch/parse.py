@@ -52,6 +52,7 @@ CLOUDTRAIL_DETAIL_TYPES = frozenset({CLOUDTRAIL_DETAIL_TYPE, "AWS Service Event 
 NATIVE_DELETION = "KMS CMK Deletion"
 NATIVE_EXPIRATION = "KMS Imported Key Material Expiration"
 KMS_EVENT_SOURCE = "kms.amazonaws.com"
+EFS_SOURCE = "aws.elasticfilesystem"  # EFS's own calls, which keep the index current (keywatch.efs_events)
 MAX_EVENT_BYTES = 256 * 1024  # an EventBridge event is at most 256 KB: a larger file is not an event
 NEW_KEY_MATERIAL = "NEW_KEY_MATERIAL"
 
@@ -251,7 +252,7 @@ class CloudTrailRecord(_Lenient):
     source_ip: Text = Field(default=None, alias="sourceIPAddress")
     user_agent: Text = Field(default=None, alias="userAgent")
     user_identity: Annotated[CloudTrailIdentity, BeforeValidator(_mapping)] = Field(
-        default_factory=CloudTrailIdentity, alias="userIdentity"
+        default=CloudTrailIdentity(), alias="userIdentity"
     )
     error_code: Annotated[str | None, BeforeValidator(_flag)] = Field(default=None, alias="errorCode")
     error_message: Text = Field(default=None, alias="errorMessage")
@@ -299,7 +300,7 @@ class _Envelope(_Lenient):
     account: Account = ""
     time: datetime
     region: Region
-    resources: list[str] = Field(default_factory=list)
+    resources: list[str] = []
     detail_type: str = Field(alias="detail-type", max_length=IDENTIFIER_CHARS)
 
 
@@ -471,6 +472,11 @@ def parse_envelope(raw: Any) -> KmsEnvelope:
         raise InvalidEvent(_first_error(exc)) from exc
     except READ_ERRORS as exc:
         raise InvalidEvent(f"cannot read the event ({type(exc).__name__})") from exc
+
+
+def is_efs_envelope(envelope: KmsEnvelope) -> bool:
+    """An EFS call (read by :mod:`keywatch.efs_events`), not a KMS event."""
+    return envelope.source == EFS_SOURCE
 
 
 def to_key_event(envelope: KmsEnvelope) -> KeyEvent:

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -27,7 +27,6 @@ from keywatch.adapters.efs import MountTargetGateway
 from keywatch.adapters.incidents import IncidentStore
 from keywatch.adapters.kms import KmsError, KmsGateway
 from keywatch.assess import UNUSABLE_STATES
-from keywatch.handoff import Budget, HandedOffAction
 from keywatch.models import (
     AWAITING_APPROVAL,
     ActionResult,
@@ -41,6 +40,9 @@ from keywatch.models import (
     Policy,
 )
 from keywatch.observability import logger, metrics
+
+if TYPE_CHECKING:  # the hand-off is loaded when a plan is run, not with every alert
+    from keywatch.handoff import Budget, HandedOffAction
 
 WORKERS = 16  # file systems worked on at once
 BATCH = 50  # file systems per batch: the key is read once before the batch and once after its deletes
@@ -517,6 +519,8 @@ class Remediator:
         """The file systems not yet started, when the next batch may not fit in the invocation."""
         why = f"not started here: {budget.describe()}"
         if handoff is not None:
+            from keywatch.handoff import HandedOffAction
+
             try:
                 messages = handoff(
                     [HandedOffAction(type=item.type, file_system=_file_system(item)) for item in items]  # type: ignore[arg-type]

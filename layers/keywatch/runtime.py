@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from keywatch.adapters.approvals import ApprovalStore, DynamoApprovalStore, MemoryApprovalStore
+from typing import TYPE_CHECKING
+
 from keywatch.adapters.aws import AwsClients
 from keywatch.adapters.deliveries import (
     DynamoDeliveries,
@@ -13,12 +14,16 @@ from keywatch.adapters.deliveries import (
 from keywatch.adapters.incidents import DynamoIncidentStore, IncidentStore, MemoryIncidentStore
 from keywatch.adapters.index import DynamoKeyIndex
 from keywatch.adapters.occurrences import DynamoOccurrences, MemoryOccurrences, OccurrenceLog
+from keywatch.adapters.silences import DynamoSilences, MemorySilences, SilenceStore
 from keywatch.adapters.sns import SnsPublisher
 from keywatch.adapters.sqs import RemediationQueueSender
 from keywatch.config import Settings
 from keywatch.engine import Deduplicate, MemoryDeduplicator, Watchdog
 from keywatch.models import Mode
 from keywatch.notify.channels import Channel, SnsChannel, UnconfiguredSlack, recorded
+
+if TYPE_CHECKING:
+    from keywatch.adapters.approvals import ApprovalStore
 
 
 def build_watchdog(settings: Settings, clients: AwsClients | None = None, slack_webhook: str | None = None) -> Watchdog:
@@ -36,7 +41,7 @@ def build_watchdog(settings: Settings, clients: AwsClients | None = None, slack_
     return Watchdog(
         settings,
         clients,
-        silenced(recorded(channels, log), SilenceGate(build_approval_store(settings, clients))),
+        silenced(recorded(channels, log), SilenceGate(build_silence_store(settings, clients))),
         incidents=build_incident_store(settings, clients),
         journal=log,
         deduplicate=build_deduplicator(settings, clients),
@@ -95,9 +100,19 @@ def build_deliveries(
 
 
 def build_approval_store(settings: Settings, clients: AwsClients) -> ApprovalStore:
+    """Approve mode's records (and silences). Loaded only where approve mode runs: not on every alert."""
+    from keywatch.adapters.approvals import DynamoApprovalStore, MemoryApprovalStore
+
     if settings.incidents_table:
         return DynamoApprovalStore(clients, settings.incidents_table, clients.home_region)
     return MemoryApprovalStore()
+
+
+def build_silence_store(settings: Settings, clients: AwsClients) -> SilenceStore:
+    """Where every alert looks for its key's silence (in the table approve mode writes it to)."""
+    if settings.incidents_table:
+        return DynamoSilences(clients, settings.incidents_table, clients.home_region)
+    return MemorySilences()
 
 
 def build_incident_store(settings: Settings, clients: AwsClients) -> IncidentStore:

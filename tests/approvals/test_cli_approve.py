@@ -32,8 +32,8 @@ def test_given_silences_in_the_table_when_listed_and_one_cleared_then_the_cli_sh
     import boto3
     from keywatch.adapters.approvals import DynamoApprovalStore
     from keywatch.adapters.aws import AwsClients
-    from keywatch.approvals.models import Silence
     from keywatch.cli.simulator import create_incidents_table
+    from keywatch.silences import Silence
 
     create_incidents_table(boto3.client("dynamodb", region_name="us-east-1"), "incidents")
     monkeypatch.setenv("KEYWATCH_INCIDENTS_TABLE", "incidents")
@@ -166,8 +166,9 @@ def test_given_silences_and_decisions_when_printed_then_they_fit_the_terminal_an
 ) -> None:
     import io
 
-    from keywatch.approvals.models import Choice, Interaction, Silence
+    from keywatch.approvals.models import Choice, Interaction
     from keywatch.cli.approvals_render import attach_interactions, print_interactions, print_silences
+    from keywatch.silences import Silence
     from rich.console import Console
 
     now = int(datetime(2026, 11, 29, 6, 0, tzinfo=UTC).timestamp())

@@ -245,7 +245,7 @@ def test_given_a_silenced_key_when_it_alerts_again_then_it_is_recorded_but_not_s
 def test_given_an_expired_silence_when_the_key_alerts_then_it_is_sent(
     estate: Any, slack: InteractiveSlack, alert: Callable[..., Any], env: Callable[..., Any]
 ) -> None:
-    from keywatch.approvals.models import Silence
+    from keywatch.silences import Silence
 
     now = int(time.time())
     store(estate).silence(Silence(key_arn=APP_ARN, until=now - 1, set_by=APPROVER, set_at=now - 3600))

@@ -6,9 +6,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 from keywatch.adapters.approvals import MemoryApprovalStore
-from keywatch.approvals.models import Silence
 from keywatch.models import COUNTDOWN_EVENT, NotificationResult
 from keywatch.notify.silence import SilencedChannel, SilenceGate
+from keywatch.silences import Silence
 from notify.slack_support import NOW, make_result
 
 KEY = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"

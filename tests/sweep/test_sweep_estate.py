@@ -384,7 +384,7 @@ def test_given_a_silenced_key_when_its_deletion_is_scheduled_then_the_alert_is_h
     import time
 
     from keywatch.adapters.approvals import DynamoApprovalStore
-    from keywatch.approvals.models import Silence
+    from keywatch.silences import Silence
 
     s = sim(UNMOUNT_FLEET, mode=Mode.APPROVE)
     key = arn(A, R1, key_id(1))

@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from keywatch.models import FileSystem, Policy
-from keywatch.sweep.index import entries_for, index_ttl, marker_for, sweep_interval
+from keywatch.schedule import sweep_interval
+from keywatch.sweep.index import entries_for, index_ttl, marker_for
 
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 ARN = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"

@@ -20,17 +20,10 @@ import time
 import uuid
 from typing import Any, Protocol
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import ClientError
-
-from keywatch.adapters.aws import HomeTable, error_code, put_item_if
-from keywatch.approvals.models import Approval, ApprovalSet, Interaction, Silence, Status
-from keywatch.iam import needs
+from keywatch.adapters.records import KEEP_SECONDS, encode
+from keywatch.adapters.silences import DynamoSilences, MemorySilences, SilenceStore
+from keywatch.approvals.models import Approval, ApprovalSet, Interaction, Status
 from keywatch.models import ActionResult
-
-KEEP_SECONDS = 180 * 24 * 3600  # records outlive their buttons: they are the incident's history
-SILENCE = "silence"
-_serializer, _deserializer = TypeSerializer(), TypeDeserializer()
 
 
 def approval_sk(token: str) -> str:
@@ -46,7 +39,7 @@ def interaction_sk(item: Interaction) -> str:
     return f"interaction#{time.time_ns():020d}#{uuid.uuid4().hex[:8]}"
 
 
-class ApprovalStore(Protocol):
+class ApprovalStore(SilenceStore, Protocol):
     def issue(self, approval_set: ApprovalSet, approvals: list[Approval]) -> None: ...
     def set_posted(self, key_arn: str, set_id: str, channel: str | None, ts: str | None) -> None: ...
     def get(self, key_arn: str, token: str) -> Approval | None: ...
@@ -60,10 +53,6 @@ class ApprovalStore(Protocol):
     def progress(
         self, key_arn: str, token: str, status: Status, results: list[ActionResult], summary: str | None
     ) -> None: ...
-    def silence(self, silence: Silence) -> None: ...
-    def silence_of(self, key_arn: str) -> Silence | None: ...
-    def silences(self) -> list[Silence]: ...
-    def clear_silence(self, key_arn: str) -> bool: ...
     def log(self, item: Interaction) -> None: ...
     def interactions(self) -> list[Interaction]: ...
 
@@ -76,13 +65,13 @@ def _startable(item: Approval, now: int) -> bool:
     return item.status in ("approved", "queued") or (item.status == "running" and (item.lease_until or 0) < now)
 
 
-class MemoryApprovalStore:
+class MemoryApprovalStore(MemorySilences):
     """The same store in memory: for a CLI run with no table, and for tests."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.approvals: dict[tuple[str, str], Approval] = {}
         self.sets: dict[tuple[str, str], ApprovalSet] = {}
-        self._silences: dict[str, Silence] = {}
         self.log_items: list[Interaction] = []
         self._lock = threading.Lock()
 
@@ -138,20 +127,6 @@ class MemoryApprovalStore:
         update = {"status": status, "results": list(results), "summary": summary, "lease_until": None}
         self._swap(key_arn, token, lambda a: True, update)
 
-    def silence(self, silence: Silence) -> None:
-        with self._lock:
-            self._silences[silence.key_arn] = silence
-
-    def silence_of(self, key_arn: str) -> Silence | None:
-        return self._silences.get(key_arn)
-
-    def silences(self) -> list[Silence]:
-        return sorted(self._silences.values(), key=lambda s: s.key_arn)
-
-    def clear_silence(self, key_arn: str) -> bool:
-        with self._lock:
-            return self._silences.pop(key_arn, None) is not None
-
     def log(self, item: Interaction) -> None:
         with self._lock:
             self.log_items.append(item)
@@ -160,85 +135,16 @@ class MemoryApprovalStore:
         return sorted(self.log_items, key=lambda i: (i.key_arn, i.at))
 
 
-def _encode(pk: str, sk: str, model: Any, keep_until: int) -> dict[str, Any]:
-    doc = {k: v for k, v in model.model_dump(mode="json").items() if v is not None}
-    return {
-        name: _serializer.serialize(value)
-        for name, value in {**doc, "pk": pk, "sk": sk, "expires_at": keep_until}.items()
-    }
-
-
-def _decode(raw: dict[str, Any]) -> dict[str, Any]:
-    return {name: _deserializer.deserialize(value) for name, value in raw.items()}
-
-
-class DynamoApprovalStore(HomeTable):
+class DynamoApprovalStore(DynamoSilences):
     """The store in the incidents table. Every change of an approval's status is a conditional update."""
-
-    @needs("dynamodb:PutItem", scope="state")
-    def _put(self, item: dict[str, Any], condition: str | None = None) -> bool:
-        if condition is None:
-            self._db.put_item(TableName=self.table_name, Item=item)
-            return True
-        return put_item_if(self._db, TableName=self.table_name, Item=item, ConditionExpression=condition)
-
-    @needs("dynamodb:GetItem", scope="state")
-    def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
-        raw = self._db.get_item(TableName=self.table_name, Key=self._key(pk, sk), ConsistentRead=True).get("Item")
-        return _decode(raw) if raw else None
-
-    @needs("dynamodb:UpdateItem", scope="state")
-    def _update(
-        self, pk: str, sk: str, values: dict[str, Any], condition: str, extra: dict[str, Any] | None = None
-    ) -> dict[str, Any] | None:
-        """SET the values (None removes the attribute) if the condition holds; the new item, or None."""
-        sets = {name: value for name, value in values.items() if value is not None}
-        removes = [name for name, value in values.items() if value is None]
-        expression = "SET " + ", ".join(f"#{n} = :{n}" for n in sets)
-        if removes:
-            expression += " REMOVE " + ", ".join(f"#{n}" for n in removes)
-        names = {f"#{n}": n for n in values}
-        if "#status" in condition:
-            names["#status"] = "status"
-        attribute_values = {f":{n}": _serializer.serialize(v) for n, v in sets.items()}
-        attribute_values |= {k: _serializer.serialize(v) for k, v in (extra or {}).items()}
-        try:
-            response = self._db.update_item(
-                TableName=self.table_name,
-                Key=self._key(pk, sk),
-                UpdateExpression=expression,
-                ConditionExpression=condition,
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=attribute_values,
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return None
-            raise
-        return _decode(response.get("Attributes", {}))
-
-    def _query(self, pk: str, prefix: str) -> list[dict[str, Any]]:
-        return [_decode(raw) for raw in self._partition(pk, prefix)]
-
-    def _scan(self, condition: str, values: dict[str, Any]) -> list[dict[str, Any]]:
-        """For the CLI only (operator credentials): a Scan of the table."""
-        items: list[dict[str, Any]] = []
-        for page in self._db.get_paginator("scan").paginate(
-            TableName=self.table_name,
-            FilterExpression=condition,
-            ExpressionAttributeValues={k: _serializer.serialize(v) for k, v in values.items()},
-        ):
-            items += [_decode(raw) for raw in page.get("Items", [])]
-        return items
 
     # --- approvals ---------------------------------------------------------------------------------
 
     def issue(self, approval_set: ApprovalSet, approvals: list[Approval]) -> None:
         keep = approval_set.created_at + KEEP_SECONDS
         for item in approvals:
-            self._put(_encode(item.key_arn, approval_sk(item.token), item, keep), "attribute_not_exists(pk)")
-        self._put(_encode(approval_set.key_arn, set_sk(approval_set.set_id), approval_set, keep))
+            self._put(encode(item.key_arn, approval_sk(item.token), item, keep), "attribute_not_exists(pk)")
+        self._put(encode(approval_set.key_arn, set_sk(approval_set.set_id), approval_set, keep))
 
     def set_posted(self, key_arn: str, set_id: str, channel: str | None, ts: str | None) -> None:
         self._update(key_arn, set_sk(set_id), {"channel": channel, "ts": ts}, "attribute_exists(pk)")
@@ -302,30 +208,10 @@ class DynamoApprovalStore(HomeTable):
             "attribute_exists(pk)",
         )
 
-    # --- silences ----------------------------------------------------------------------------------
-
-    def silence(self, silence: Silence) -> None:
-        self._put(_encode(silence.key_arn, SILENCE, silence, silence.until + KEEP_SECONDS))
-
-    def silence_of(self, key_arn: str) -> Silence | None:
-        raw = self._get(key_arn, SILENCE)
-        return Silence.model_validate(raw) if raw else None
-
-    def silences(self) -> list[Silence]:
-        found = self._scan("sk = :silence", {":silence": SILENCE})
-        return sorted((Silence.model_validate(raw) for raw in found), key=lambda s: s.key_arn)
-
-    @needs("dynamodb:DeleteItem", scope="state")
-    def clear_silence(self, key_arn: str) -> bool:
-        response = self._db.delete_item(
-            TableName=self.table_name, Key=self._key(key_arn, SILENCE), ReturnValues="ALL_OLD"
-        )
-        return bool(response.get("Attributes"))
-
     # --- the record --------------------------------------------------------------------------------
 
     def log(self, item: Interaction) -> None:
-        self._put(_encode(item.key_arn, interaction_sk(item), item, item.at + KEEP_SECONDS))
+        self._put(encode(item.key_arn, interaction_sk(item), item, item.at + KEEP_SECONDS))
 
     def interactions(self) -> list[Interaction]:
         found = self._scan("begins_with(sk, :i)", {":i": "interaction#"})

@@ -16,9 +16,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
@@ -26,12 +27,39 @@ from botocore.exceptions import BotoCoreError, ClientError
 from keywatch.adapters.aws import HomeTable
 from keywatch.iam import needs
 from keywatch.models import Policy
-from keywatch.sweep.index import Candidate, IndexEntry, Swept, SweptMarker
+
+if TYPE_CHECKING:
+    from keywatch.sweep.index import IndexEntry, SweptMarker
 
 MARKERS = "#swept"
 BY_FILE_SYSTEM = "by-file-system"
 BATCH = 25  # the most BatchWriteItem takes
 UNPROCESSED_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """What the event path reads of an entry: where a file system on the key was. The rest (name, tags, mount
+    targets) comes from the live confirmation, so it is not read from the index at all."""
+
+    account: str
+    region: str
+    file_system_id: str
+    expires_at: int
+
+    def live(self, now: datetime) -> bool:
+        return self.expires_at > now.timestamp()
+
+
+@dataclass(frozen=True)
+class Swept:
+    """What the event path reads of a marker: an account of the Region that a sweep wrote, and until when."""
+
+    account: str
+    expires_at: int
+
+    def live(self, now: datetime) -> bool:
+        return self.expires_at > now.timestamp()
 
 
 class IndexUnavailable(RuntimeError):
@@ -161,6 +189,8 @@ def _candidate(entry: IndexEntry) -> Candidate:
 
 
 def _entry(item: dict[str, Any]) -> IndexEntry:
+    from keywatch.sweep.index import IndexEntry  # the sweep's model: the event path reads candidates only
+
     fields = _decode(item)
     return IndexEntry(
         key_arn=fields["pk"],
@@ -178,6 +208,8 @@ def _entry(item: dict[str, Any]) -> IndexEntry:
 
 
 def _marker(item: dict[str, Any]) -> SweptMarker:
+    from keywatch.sweep.index import SweptMarker
+
     fields = _decode(item)
     return SweptMarker(
         account=fields["account"],

@@ -1,6 +1,6 @@
 """Approve mode: the fix offered as Slack buttons, run once when an allowed person approves it.
 
-- :mod:`~keywatch.approvals.models`: choices, approval records, silences, the interaction log, the
+- :mod:`~keywatch.approvals.models`: choices, approval records, the interaction log, the
   Slack payload as it arrives (parsed at the edge);
 - :mod:`~keywatch.approvals.offer`: which buttons a result offers (pure);
 - :mod:`~keywatch.approvals.issuer`: the approval records written when an alert is sent, and its buttons;

@@ -42,13 +42,13 @@ from keywatch.approvals.models import (
     Choice,
     Interaction,
     InteractionKind,
-    Silence,
     SlackUser,
     parse_button_value,
 )
 from keywatch.config import Settings
 from keywatch.notify import buttons
 from keywatch.observability import logger, metrics
+from keywatch.silences import Silence
 
 MAX_BODY = 64 * 1024  # a block_actions payload with the whole message is well under this
 INLINE_BUDGET_SECONDS = 1.5  # then the worker takes over: Slack wants its answer within 3 s

@@ -76,8 +76,8 @@ class Approval(BaseModel):
     set_id: str  # the message whose buttons these are
     event_id: str
     event_name: str
-    targets: list[Target] = Field(default_factory=list)
-    offered: list[Choice] = Field(default_factory=list)  # every choice the message offers
+    targets: list[Target] = []
+    offered: list[Choice] = []  # every choice the message offers
     created_at: int
     valid_until: int
     status: Status = "pending"
@@ -86,7 +86,7 @@ class Approval(BaseModel):
     approved_at: int | None = None
     response_url: str | None = None
     lease_until: int | None = None
-    results: list[ActionResult] = Field(default_factory=list)  # the steps that reached their end state
+    results: list[ActionResult] = []  # the steps that reached their end state
     summary: str | None = None  # one line for the message: what came of it
 
     @property
@@ -105,17 +105,6 @@ class ApprovalSet(BaseModel):
     channel: str | None = None
     ts: str | None = None
     created_at: int
-
-
-class Silence(BaseModel):
-    """Alerts on a key are recorded but not sent until ``until`` (``sk="silence"``). Countdowns still are."""
-
-    key_arn: str
-    until: int
-    set_by: str
-    set_by_name: str | None = None
-    set_at: int
-    via: str = "slack"
 
 
 InteractionKind = Literal[

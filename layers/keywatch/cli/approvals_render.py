@@ -9,9 +9,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from keywatch.approvals.models import LABELS, Choice, Interaction, Silence
+from keywatch.approvals.models import LABELS, Choice, Interaction
 from keywatch.cli.render import escape, out, para, whole
 from keywatch.notify.text import plural
+from keywatch.silences import Silence
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -15,17 +15,17 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from keywatch.adapters.approvals import ApprovalStore
-from keywatch.approvals.models import Silence
+from keywatch.adapters.silences import SilenceStore
 from keywatch.models import COUNTDOWN_EVENT, EventResult, NotificationResult, Outcome
 from keywatch.notify.channels import Channel
 from keywatch.observability import logger
+from keywatch.silences import Silence
 
 
 class SilenceGate:
     """Reads a key's silence once per result, whatever the number of channels."""
 
-    def __init__(self, store: ApprovalStore, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, store: SilenceStore, clock: Callable[[], float] = time.time) -> None:
         self._store = store
         self._clock = clock
         self._last: tuple[str, Silence | None] | None = None

@@ -14,21 +14,13 @@ said or done about it, and the key's own account and Region are always listed li
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict
 
 from keywatch.models import FileSystem, Policy
-
-DEFAULT_SWEEP_INTERVAL = timedelta(hours=6)  # the template's SweepSchedule default, rate(6 hours)
-MIN_TTL = timedelta(hours=1)  # a sweep of a large estate can outlast a very short schedule
-
-_RATE = re.compile(r"^rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)$")
-_CRON = re.compile(r"^cron\((.+)\)$")
-_UNITS = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
+from keywatch.schedule import MIN_TTL, sweep_interval
 
 
 class IndexEntry(BaseModel):
@@ -71,62 +63,6 @@ class SweptMarker(BaseModel):
 
     def live(self, now: datetime) -> bool:
         return self.expires_at > now.timestamp()
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """What the event path reads of an entry: where a file system on the key was. The rest (name, tags, mount
-    targets) comes from the live confirmation, so it is not read from the index at all."""
-
-    account: str
-    region: str
-    file_system_id: str
-    expires_at: int
-
-    def live(self, now: datetime) -> bool:
-        return self.expires_at > now.timestamp()
-
-
-@dataclass(frozen=True)
-class Swept:
-    """What the event path reads of a marker: an account of the Region that a sweep wrote, and until when."""
-
-    account: str
-    expires_at: int
-
-    def live(self, now: datetime) -> bool:
-        return self.expires_at > now.timestamp()
-
-
-def sweep_interval(schedule: str | None) -> timedelta:
-    """The longest time between two sweeps that an EventBridge schedule expression allows.
-
-    ``rate(N unit)`` is exact. For ``cron(...)`` the widest field decides, erring long (an entry that lives
-    too long costs one live confirmation that finds nothing; one that expires too soon hides a file system):
-    a restricted month: a year; a day of the month: 31 days; a day of the week: 7 days; hours ``*``: an
-    hour; hours ``*/N``: N hours; any other hours: a day. No schedule: the template's default, 6 hours.
-    """
-    text = (schedule or "").strip().lower()
-    if not text:
-        return DEFAULT_SWEEP_INTERVAL
-    if rate := _RATE.match(text):
-        return int(rate[1]) * _UNITS[rate[2].removesuffix("s")]
-    if cron := _CRON.match(text):
-        fields = cron[1].split()
-        if len(fields) == 6:
-            _, hours, day_of_month, month, day_of_week, _ = fields
-            if month != "*":
-                return timedelta(days=366)
-            if day_of_month not in ("*", "?"):
-                return timedelta(days=31)
-            if day_of_week not in ("*", "?"):
-                return timedelta(days=7)
-            if hours == "*":
-                return timedelta(hours=1)
-            if step := re.fullmatch(r"(?:\*|\d+)/(\d+)", hours):
-                return timedelta(hours=max(1, int(step[1])))
-            return timedelta(days=1)
-    raise ValueError(f"{schedule!r} is not an EventBridge schedule expression (rate(...) or cron(...))")
 
 
 def index_ttl(schedule: str | None) -> timedelta:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from keywatch.models import EventResult, KeyInfo, KeyState, NotificationResult, Policy, Severity
 
@@ -56,7 +56,7 @@ class CountdownResult(BaseModel):
     days_left: int
     deletion_date: datetime
     file_systems: list[str]
-    notifications: list[NotificationResult] = Field(default_factory=list)
+    notifications: list[NotificationResult] = []
 
 
 class SweepSummary(BaseModel):
@@ -82,16 +82,16 @@ class SweepSummary(BaseModel):
     incidents_resolved: int = 0
     countdowns_sent: int = 0
     indexed: int = 0  # entries written to the key-to-file-system index
-    errors: list[TargetError] = Field(default_factory=list)
-    api_calls: dict[str, int] = Field(default_factory=dict)
+    errors: list[TargetError] = []
+    api_calls: dict[str, int] = {}
     api_call_floor: int = 0  # ceil(N/100) DescribeFileSystems per account-Region + 2 per distinct key
 
 
 class SweepReport(BaseModel):
-    findings: list[Finding] = Field(default_factory=list)
-    unencrypted: list[UnencryptedFileSystem] = Field(default_factory=list)
-    results: list[EventResult] = Field(default_factory=list)  # what respond() did, per key
-    countdowns: list[CountdownResult] = Field(default_factory=list)
+    findings: list[Finding] = []
+    unencrypted: list[UnencryptedFileSystem] = []
+    results: list[EventResult] = []  # what respond() did, per key
+    countdowns: list[CountdownResult] = []
     summary: SweepSummary
 
     def report(self) -> dict[str, Any]:
