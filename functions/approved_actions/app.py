@@ -1,13 +1,13 @@
 """Approved-action worker: one approval per SQS message, with partial-batch failure reporting. Thin."""
 
-# No ``from __future__ import annotations`` here: the record model's annotations must be real types, since Lambda
-# (and the tests) load this file as a bare module that pydantic can't resolve names in later.
+from __future__ import annotations
+
 from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from keywatch.approvals.execute import ApprovedRunner, MessageUpdater
 from keywatch.approvals.models import ApprovedWork
@@ -15,14 +15,9 @@ from keywatch.approvals.runtime import build_worker
 from keywatch.approvals.worker import run_approved
 from keywatch.config import Settings
 from keywatch.observability import logger, metrics, tracer
-from pydantic import Json
 
-
-class ApprovedWorkRecord(SqsRecordModel):
-    body: Json[ApprovedWork]  # type: ignore[assignment]
-
-
-processor = BatchProcessor(event_type=EventType.SQS, model=ApprovedWorkRecord, raise_on_entire_batch_failure=False)
+# Each body is validated with keywatch's own model; one that isn't approved work fails its message alone.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 @cache
@@ -32,9 +27,10 @@ def worker() -> tuple[ApprovedRunner, MessageUpdater]:
 
 
 @tracer.capture_method
-def record_handler(record: ApprovedWorkRecord) -> dict[str, Any]:
+def record_handler(record: SQSRecord) -> dict[str, Any]:
     runner, messages = worker()
-    return run_approved(runner, messages, record.body, int(record.attributes.ApproximateReceiveCount))
+    work = ApprovedWork.model_validate_json(record.body)
+    return run_approved(runner, messages, work, int(record.attributes.approximate_receive_count))
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -6,28 +6,23 @@ left to do. A message that could not be finished fails alone (ReportBatchItemFai
 then moves it to RemediationDeadLetterQueue, whose alarm reaches a person.
 """
 
-# No ``from __future__ import annotations`` here: the record model's annotations must be real types, since Lambda
-# (and the tests) load this file as a bare module that pydantic can't resolve names in later.
+from __future__ import annotations
+
 from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from keywatch.config import Settings
 from keywatch.engine import Watchdog
 from keywatch.handoff import HandedOff
 from keywatch.observability import logger, metrics, tracer
 from keywatch.runtime import build_watchdog
-from pydantic import Json
 
-
-class HandedOffRecord(SqsRecordModel):
-    body: Json[HandedOff]  # type: ignore[assignment]
-
-
-processor = BatchProcessor(event_type=EventType.SQS, model=HandedOffRecord, raise_on_entire_batch_failure=False)
+# Each body is validated with keywatch's own model; one that isn't hand-off work fails its message alone.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 @cache
@@ -37,8 +32,9 @@ def watchdog() -> Watchdog:
 
 
 @tracer.capture_method
-def record_handler(record: HandedOffRecord) -> list[dict[str, Any]]:
-    return [a.model_dump(mode="json") for a in watchdog().finish_handed_off(record.body)]
+def record_handler(record: SQSRecord) -> list[dict[str, Any]]:
+    work = HandedOff.model_validate_json(record.body)
+    return [a.model_dump(mode="json") for a in watchdog().finish_handed_off(work)]
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -5,12 +5,10 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools.utilities.parser import event_parser
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from keywatch.adapters.aws import AwsClients
 from keywatch.config import Settings
-from keywatch.fanout import fan_out, sweep_id_for
+from keywatch.fanout import ScheduledEvent, fan_out, sweep_id_for
 from keywatch.observability import logger, metrics, tracer
 
 
@@ -26,9 +24,9 @@ def settings_and_clients() -> tuple[Settings, AwsClients]:
 @logger.inject_lambda_context(correlation_id_path="id", log_event=False)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
-@event_parser(model=EventBridgeModel)
-def lambda_handler(event: EventBridgeModel, context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    schedule = ScheduledEvent.model_validate(event)
     settings, clients = settings_and_clients()
-    plan = fan_out(settings, clients, sweep_id=sweep_id_for(event.time))
+    plan = fan_out(settings, clients, sweep_id=sweep_id_for(schedule.time))
     metrics.add_metric(name="SweepTargets", unit="Count", value=plan.messages)
     return plan.model_dump(mode="json")

@@ -29,6 +29,14 @@ class SweepTarget(BaseModel):
     sweep_id: str | None = None
 
 
+class ScheduledEvent(BaseModel):
+    """The scheduled EventBridge event that starts a sweep. Only its time is used (it names the sweep)."""
+
+    id: str
+    source: str
+    time: datetime
+
+
 def sweep_id_for(now: datetime) -> str:
     return f"sweep-{now:%Y-%m-%d}"
 
