@@ -7,8 +7,8 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from keywatch.enums import Mode
 from keywatch.keys import is_account
-from keywatch.models import Mode
 from keywatch.schedule import sweep_interval
 from keywatch.validation import plain, where
 
