@@ -16,7 +16,11 @@ steadiest estimate (as timeit advises). The ratio of the medians (median_ratio) 
 medians (wall_ratio) are reported too. Goal: <= 1.5x.
 Figures are reported, never asserted. Results go to benchmarks/results/cold_start.json.
 
-    python benchmarks/bench_cold_start.py [--runs 9] [--importtime key_events]
+    python benchmarks/bench_cold_start.py [--runs 9] [--importtime key_events] [--stack]
+
+--stack also times benchmarks/stack_only/app.py, key_events' dependencies with no keywatch code (pydantic,
+Powertools Logger/Metrics/Tracer/Idempotency, one envelope model, keywatch's client factory): what the stack
+itself costs against the same floor, reported under "stack_only", apart from the handlers.
 """
 
 from __future__ import annotations
@@ -46,6 +50,9 @@ HANDLERS = {
     # approve mode's endpoint: Slack wants its answer within 3 s, cold start included
     "slack_actions": ("handler", ("secretsmanager", "dynamodb", "kms", "sqs", "sts")),
 }
+
+# key_events' stack with none of keywatch's code (benchmarks/stack_only/app.py), timed with --stack
+STACK = "stack_only"
 
 # The child sees only what Lambda would: the standard library, the runtime's boto3 stack and the
 # layer's packages (layers/requirements.txt). The dev venv also holds moto, requests, httpx, yaml...
@@ -234,8 +241,8 @@ def compile_sources() -> None:
 
 
 def measure(name: str, runs: int, scratch: Path) -> dict[str, object]:
-    init, services = HANDLERS[name]
-    task_root = ROOT / "functions" / name
+    init, services = HANDLERS["key_events" if name == STACK else name]
+    task_root = ROOT / "benchmarks" / name if name == STACK else ROOT / "functions" / name
     env = lambda_env(name, scratch)
     floor_code = FLOOR.format(region=REGION, services=services)
     handler_code = HANDLER.format(
@@ -301,6 +308,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--handler", choices=sorted(HANDLERS), action="append")
     parser.add_argument("--importtime", choices=sorted(HANDLERS), help="show the costliest imports instead")
+    parser.add_argument("--stack", action="store_true", help="also time key_events' stack alone (stack_only)")
     args = parser.parse_args()
     compile_sources()
     with tempfile.TemporaryDirectory(prefix="keywatch-bench-") as scratch:
@@ -309,6 +317,7 @@ def main() -> None:
             return
         names = args.handler or sorted(HANDLERS)
         results = {name: measure(name, args.runs, Path(scratch)) for name in names}
+        stack = measure(STACK, args.runs, Path(scratch)) if args.stack else None
     report = {
         "benchmark": "cold start: import + first-event initialisation + clients, vs import boto3 + the same clients",
         "ratio": "handler CPU time / floor CPU time, least of the runs (median_ratio: of the medians; "
@@ -319,6 +328,8 @@ def main() -> None:
         # a run of some handlers (--handler) keeps the others' last figures
         "handlers": _previous_handlers() | results if args.handler else results,
     }
+    if stack is not None:
+        report[STACK] = stack
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
     print(
@@ -333,6 +344,12 @@ def main() -> None:
             f"{r['ratio']:>7}x{r['median_ratio']:>7}x{r['wall_ratio']:>6}x"
             f"  ({' / '.join(f'{v * 1000:.0f}' for v in parts.values())})"
             f"{'' if r['meets_goal'] else '  above the goal of ' + str(GOAL) + 'x'}"
+        )
+    if stack is not None:
+        print(
+            f"{STACK + ' (ref)':<14}{float(stack['floor_cpu_s']) * 1000:>10.0f}"
+            f"{float(stack['handler_cpu_s']) * 1000:>12.0f}{stack['ratio']:>7}x"
+            "  key_events' dependencies alone: the rest of the budget is keywatch's"
         )
     print(f"written to {RESULTS.relative_to(ROOT)}")
 
