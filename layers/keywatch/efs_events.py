@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from keywatch.adapters.efs import EfsGateway, MountTargetGateway
 from keywatch.adapters.index import KeyIndex
 from keywatch.assess import normalise_key_arn
+from keywatch.keys import is_account, is_region
 from keywatch.models import FileSystem, KeyEvent, KeyInfo
 from keywatch.observability import logger
 from keywatch.parse import (
@@ -39,10 +40,8 @@ EFS_CALLS = frozenset(
 )
 
 _FS_ID = re.compile(r"^fs-[0-9a-f]{8,40}$")
-_FS_ARN = re.compile(r"^arn:aws[a-z-]*:elasticfilesystem:[a-z0-9-]+:\d{12}:file-system/(fs-[0-9a-f]{8,40})$")
+_FS_ARN = re.compile(r"^arn:aws[a-z-]*:elasticfilesystem:[a-z0-9-]+:[0-9]{12}:file-system/(fs-[0-9a-f]{8,40})$")
 _MT_ID = re.compile(r"^fsmt-[0-9a-f]{8,40}$")
-_ACCOUNT = re.compile(r"^\d{12}$")
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 
 
 class EfsEvent(BaseModel):
@@ -70,9 +69,9 @@ class EfsEvent(BaseModel):
 def _file_system_id(value: Any) -> str | None:
     if not isinstance(value, str):
         return None
-    if _FS_ID.match(value):
+    if _FS_ID.fullmatch(value):
         return value
-    arn = _FS_ARN.match(value)
+    arn = _FS_ARN.fullmatch(value)
     return arn[1] if arn else None  # TagResource may name an access point (fsap-...): not a file system
 
 
@@ -104,10 +103,10 @@ def to_efs_event(envelope: KmsEnvelope) -> EfsEvent:
         event_id=record.event_id,
         event_name=record.event_name,
         event_time=record.event_time or envelope.time,
-        account=account if _ACCOUNT.match(account) else None,
-        region=region if _REGION.match(region) else None,
+        account=account if is_account(account) else None,
+        region=region if is_region(region) else None,
         file_system_id=file_system,
-        mount_target_id=mount_target if isinstance(mount_target, str) and _MT_ID.match(mount_target) else None,
+        mount_target_id=mount_target if isinstance(mount_target, str) and _MT_ID.fullmatch(mount_target) else None,
         error_code=record.error_code,
         kms_key_id=key if isinstance(key, str) else None,
         encrypted=encrypted if isinstance(encrypted, bool) else None,

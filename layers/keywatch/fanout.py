@@ -24,8 +24,8 @@ class SweepTarget(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    account: str = Field(pattern=r"^\d{12}$")
-    region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$")
+    account: str = Field(pattern=r"^[0-9]{12}$")  # ASCII: pydantic's \d takes any script's digits
+    region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]+$")
     sweep_id: str | None = None
 
 

@@ -41,7 +41,7 @@ class HandedOff(BaseModel):
     """One message on the remediation queue: file-system actions on one key, for one event."""
 
     event_id: str = Field(min_length=1, max_length=512)
-    key_arn: str = Field(pattern=r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
+    key_arn: str = Field(pattern=r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$")
     actions: list[HandedOffAction] = Field(min_length=1, max_length=PER_MESSAGE)
 
 

@@ -11,7 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-# ASCII only: ``\d`` would also take other scripts' digits (and str.isdigit() takes superscripts).
+# ASCII only: ``\d`` would also take other scripts' digits (and str.isdigit() takes superscripts). Always
+# matched whole (fullmatch): with re.match, ``$`` also matches before a trailing newline.
 ACCOUNT = re.compile(r"^[0-9]{12}$")
 REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}$")
 _ARN = re.compile(
@@ -36,12 +37,12 @@ _PARTITIONS = (
 
 def is_account(text: object) -> bool:
     """True for a 12-digit AWS account ID (ASCII digits only)."""
-    return isinstance(text, str) and ACCOUNT.match(text) is not None
+    return isinstance(text, str) and ACCOUNT.fullmatch(text) is not None
 
 
 def is_region(text: object) -> bool:
     """True for text shaped like an AWS Region name (``us-east-1``, ``us-gov-west-1``, ``cn-north-1``)."""
-    return isinstance(text, str) and REGION.match(text) is not None
+    return isinstance(text, str) and REGION.fullmatch(text) is not None
 
 
 def partition_of(region: str) -> str:
@@ -69,18 +70,18 @@ class KeyRef:
     @classmethod
     def parse(cls, text: str) -> KeyRef:
         text = (text or "").strip()
-        if m := _ARN.match(text):
+        if m := _ARN.fullmatch(text):
             if m["kind"] == "key":
-                if not _KEY_ID.match(m["name"]):
+                if not _KEY_ID.fullmatch(m["name"]):
                     raise InvalidKeyIdentifier(f"not a KMS key ARN: {text!r}")
                 return cls("key_arn", m["name"].lower(), m["account"], m["region"], m["partition"])
             alias = f"alias/{m['name']}"
-            if not _ALIAS.match(alias):
+            if not _ALIAS.fullmatch(alias):
                 raise InvalidKeyIdentifier(f"not a KMS alias ARN: {text!r}")
             return cls("alias_arn", alias, m["account"], m["region"], m["partition"])
-        if _KEY_ID.match(text):
+        if _KEY_ID.fullmatch(text):
             return cls("key_id", text.lower())
-        if _ALIAS.match(text):
+        if _ALIAS.fullmatch(text):
             return cls("alias_name", text)
         raise InvalidKeyIdentifier(f"not a KMS key ID, key ARN, alias name or alias ARN: {text!r}")
 

@@ -171,7 +171,7 @@ def lenient_datetime(value: Any) -> datetime | None:
     except ValueError:
         pass
     # "Apr 12, 2021 18:58:30 PM": a 24-hour clock with a meaningless AM/PM suffix, or a real 12-hour one.
-    m = _CLOCK.match(text)
+    m = _CLOCK.fullmatch(text)
     if not m:
         return None
     month, day, year, hour, minute, second, ampm = m.groups()
@@ -504,8 +504,10 @@ def load_event_file(text: str) -> dict[str, Any]:
         raise InvalidEvent(f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from exc
     except RecursionError as exc:
         raise InvalidEvent("not an EventBridge event (its JSON is nested too deeply)") from exc
-    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
-        raise InvalidEvent(f"not valid JSON ({exc})") from exc
+    except ValueError as exc:  # Python refuses to read an integer of more than 4,300 digits
+        digits = "limit" in str(exc) and "digits" in str(exc)
+        why = "a number in it has more digits than any event field can hold" if digits else "it could not be read"
+        raise InvalidEvent(f"not an EventBridge event ({why})") from exc
     if not isinstance(data, dict):
         raise InvalidEvent("an EventBridge event must be a JSON object")
     return data

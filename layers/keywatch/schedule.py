@@ -27,9 +27,9 @@ def sweep_interval(schedule: str | None) -> timedelta:
     text = (schedule or "").strip().lower()
     if not text:
         return DEFAULT_SWEEP_INTERVAL
-    if rate := _RATE.match(text):
+    if rate := _RATE.fullmatch(text):
         return int(rate[1]) * _UNITS[rate[2].removesuffix("s")]
-    if cron := _CRON.match(text):
+    if cron := _CRON.fullmatch(text):
         fields = cron[1].split()
         if len(fields) == 6:
             _, hours, day_of_month, month, day_of_week, _ = fields

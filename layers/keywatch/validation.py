@@ -11,6 +11,17 @@ from typing import Any
 
 from pydantic import ValidationError
 
+# What a pattern means, in words, for the patterns keywatch's models use (a person shouldn't have to read a regex).
+FORMS = {
+    r"^[0-9]{12}$": "a 12-digit AWS account ID",
+    r"^[a-z]{2}(-[a-z]+)+-[0-9]+$": "an AWS Region name (us-east-1)",
+    r"^fs-[0-9a-f]{8,40}$": "an EFS file system ID (fs- and 8 to 40 hex digits)",
+    r"^[A-Za-z0-9_-]{1,128}$": "an ID of letters, digits, - and _ (at most 128)",
+    r"^S[A-Z0-9]{2,30}$": "a Slack user group ID (S0123ABCD)",
+    r"^[UW][A-Z0-9]{2,31}$": "a Slack user ID (U0123ABCD)",
+    r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$": "a KMS key ARN",
+}
+
 
 def where(loc: Sequence[int | str]) -> str:
     """``("accounts", 0, "id")`` -> ``accounts[0].id``."""
@@ -54,7 +65,8 @@ def _words(error: Any, show_input: bool = True) -> str:
         return f"must be {ctx.get('expected', 'one of the allowed values')}{got}"
     if kind == "string_pattern_mismatch":
         value = f"{_shown(given)} is" if show_input else "is"
-        return f"{value} not in the expected form (pattern {ctx.get('pattern')})"
+        form = FORMS.get(str(ctx.get("pattern")))
+        return f"{value} not {form}" if form else f"{value} not in the expected form (pattern {ctx.get('pattern')})"
     if kind in ("greater_than_equal", "greater_than"):
         return f"must be at least {ctx.get('ge', ctx.get('gt'))}{got}"
     if kind in ("less_than_equal", "less_than"):

@@ -205,3 +205,14 @@ def test_given_an_alert_in_approve_mode_when_posted_and_approved_then_the_messag
         "keywatch_silence_7d",
     ]
     _check("approve_after", after)
+
+
+@pytest.mark.parametrize("user", ["U0ALICE\n", "U0ALICE>", "<!channel>", "U0ALICE\u202e"])
+def test_given_a_user_id_that_is_not_one_whole_when_named_in_a_message_then_it_is_escaped_text_not_a_mention(
+    user: str,
+) -> None:
+    from keywatch.notify.buttons import who
+
+    shown = who(user, None)
+    assert not shown.startswith("<@") and "\n" not in shown and "<!" not in shown
+    assert who("U0ALICE", "alice") == "<@U0ALICE> (alice)"

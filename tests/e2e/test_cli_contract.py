@@ -198,8 +198,9 @@ def test_given_an_unusable_event_file_when_replayed_then_the_reason_is_in_words_
         ("accounts:\n  - regions: {}\n", "accounts[0].id is missing"),
         ("accounts:\n  - id: '111122223333'\n    colour: blue\n", "accounts[0].colour is not a field keywatch knows"),
         ("accounts: []\n", "accounts must have at least 1 item"),
+        ("accounts:\n  - id: '11112222333X'\n", "accounts[0].id '11112222333X' is not a 12-digit AWS account ID"),
     ],
-    ids=["empty", "bad-yaml", "missing-id", "unknown-field", "no-accounts"],
+    ids=["empty", "bad-yaml", "missing-id", "unknown-field", "no-accounts", "bad-account-id"],
 )
 def test_given_an_unusable_fleet_when_replayed_then_exit_2_in_words_before_the_estate_is_built(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, no_estate: None, content: str, words: str
@@ -211,7 +212,7 @@ def test_given_an_unusable_fleet_when_replayed_then_exit_2_in_words_before_the_e
 
     assert status == 2 and out == ""
     assert err == f"keywatch: {fleet}: {words}" + err.split(words, 1)[1]
-    assert err.count("\n") == 1 and "Field required" not in err
+    assert err.count("\n") == 1 and "Field required" not in err and "pattern" not in err
 
 
 # --- restore refusing is not a success ----------------------------------------------------------------

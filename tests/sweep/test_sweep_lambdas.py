@@ -194,3 +194,12 @@ def test_given_an_organization_when_the_sweep_fans_out_then_its_active_accounts_
 
     assert plan["account_source"] == "organizations" and set(plan["accounts"]) == {HOME_ACCOUNT, member}
     assert len(drain(s, queue_url)) == 4
+
+
+@pytest.mark.parametrize("account", ["\u0663" * 12, "111122223333\n", "\uff11" * 12])
+def test_given_a_target_whose_account_is_not_twelve_ascii_digits_when_read_then_it_is_refused(account: str) -> None:
+    from keywatch.fanout import SweepTarget
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        SweepTarget.model_validate_json(json.dumps({"account": account, "region": "us-east-1"}))

@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 import pytest
-from keywatch.keys import InvalidKeyIdentifier, KeyRef, console_url, key_arn, partition_of, split_key_arn
+from keywatch.keys import (
+    InvalidKeyIdentifier,
+    KeyRef,
+    console_url,
+    is_account,
+    is_region,
+    key_arn,
+    partition_of,
+    split_key_arn,
+)
 
 ACCOUNT = "111122223333"
 REGION = "us-east-1"
@@ -216,3 +225,10 @@ def test_given_none_when_parsed_then_invalid_key_identifier_not_a_type_error() -
 def test_given_invalid_text_when_parsed_then_the_error_is_a_value_error_that_quotes_the_input() -> None:
     with pytest.raises(ValueError, match="'not-a-key'"):
         KeyRef.parse("not-a-key")
+
+
+@pytest.mark.parametrize("suffix", ["\n", "\r\n", " "])
+def test_given_a_trailing_newline_or_space_when_checked_strictly_then_not_an_account_or_region(suffix: str) -> None:
+    # matched whole: with re.match, "$" also matches before a final newline
+    assert is_account("111122223333") and not is_account("111122223333" + suffix)
+    assert is_region("us-east-1") and not is_region("us-east-1" + suffix)

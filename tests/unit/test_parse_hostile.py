@@ -58,6 +58,26 @@ def test_given_a_non_ascii_envelope_account_when_parsed_then_invalid_event_namin
     assert str(outcome(raw)).startswith("account:")
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("account", ACCOUNT + "\n"), ("region", "us-east-1\n"), ("account", ACCOUNT + "\r\n")],
+)
+def test_given_a_trailing_newline_in_a_field_that_places_the_key_when_parsed_then_invalid_event(
+    field: str, value: str
+) -> None:
+    # re.match's "$" matches before a final newline: the strict fields are matched whole
+    raw = sample("kms_cmk_deletion")
+    raw[field] = value
+    assert str(outcome(raw)).startswith(f"{field}:")
+
+
+def test_given_a_record_account_with_a_trailing_newline_when_it_would_place_the_key_then_invalid_event() -> None:
+    raw = sample("disable_key")
+    raw["detail"]["resources"] = None
+    raw["detail"]["recipientAccountId"] = ACCOUNT + "\n"
+    assert outcome(raw) == "detail.recipientAccountId: not a 12-digit AWS account ID"
+
+
 def test_given_a_callers_account_in_superscript_digits_when_parsed_then_it_is_no_account_at_all() -> None:
     raw = sample("retire_grant")
     raw["detail"]["userIdentity"]["accountId"] = "\u00b9" + ACCOUNT[1:]
@@ -74,8 +94,12 @@ def test_given_a_resource_arn_with_non_ascii_digits_when_parsed_then_it_is_not_t
 
 
 def test_given_a_file_holding_a_5000_digit_integer_when_loaded_then_invalid_event() -> None:
-    with pytest.raises(InvalidEvent, match="not valid JSON"):
+    with pytest.raises(InvalidEvent) as raised:
         load_event_file('{"id": ' + "7" * 5000 + "}")
+    # in words, not Python's advice to raise its limit
+    assert (
+        str(raised.value) == "not an EventBridge event (a number in it has more digits than any event field can hold)"
+    )
 
 
 @pytest.mark.parametrize("field", ["pendingWindowInDays", "deletionDate"])

@@ -134,7 +134,7 @@ class ApprovedWork(BaseModel):
     @field_validator("token")
     @classmethod
     def _token(cls, value: str) -> str:
-        if not TOKEN.match(value):
+        if not TOKEN.fullmatch(value):
             raise ValueError("not an approval token")
         return value
 
@@ -187,6 +187,6 @@ def button_value(token: str, key_arn: str) -> str:
 def parse_button_value(value: str | None) -> tuple[str, str] | None:
     """(token, key ARN) from a button's value, or None when it is not one of keywatch's."""
     token, sep, key_arn = (value or "").partition("|")
-    if not sep or not TOKEN.match(token) or not key_arn.startswith("arn:") or ":kms:" not in key_arn:
+    if not sep or not TOKEN.fullmatch(token) or not key_arn.startswith("arn:") or ":kms:" not in key_arn:
         return None
     return token, key_arn

@@ -96,7 +96,7 @@ def action_blocks(approvals: Sequence[Approval]) -> list[dict[str, Any]]:
 
 def who(user: str, name: str | None) -> str:
     """A Slack user as a mention (checked to be a user ID), with the name they had, escaped."""
-    mention = f"<@{user}>" if SLACK_USER.match(user) else escape(user, 40)
+    mention = f"<@{user}>" if SLACK_USER.fullmatch(user) else escape(user, 40)
     return f"{mention} ({escape(name, 60)})" if name and name != user else mention
 
 
