@@ -11,7 +11,7 @@ from datetime import timedelta
 DEFAULT_SWEEP_INTERVAL = timedelta(hours=6)  # the template's SweepSchedule default, rate(6 hours)
 MIN_TTL = timedelta(hours=1)  # a sweep of a large estate can outlast a very short schedule
 
-_RATE = re.compile(r"^rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)$")
+_RATE = re.compile(r"^rate\(\s*([0-9]+)\s+(minute|minutes|hour|hours|day|days)\s*\)$")
 _CRON = re.compile(r"^cron\((.+)\)$")
 _UNITS = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
 
@@ -41,7 +41,7 @@ def sweep_interval(schedule: str | None) -> timedelta:
                 return timedelta(days=7)
             if hours == "*":
                 return timedelta(hours=1)
-            if step := re.fullmatch(r"(?:\*|\d+)/(\d+)", hours):
+            if step := re.fullmatch(r"(?:\*|[0-9]+)/([0-9]+)", hours):
                 return timedelta(hours=max(1, int(step[1])))
             return timedelta(days=1)
     raise ValueError(f"{schedule!r} is not an EventBridge schedule expression (rate(...) or cron(...))")
