@@ -112,10 +112,14 @@ def test_given_the_demo_when_rendered_then_it_fits_keeps_ids_whole_and_reads_as_
 def test_given_the_demo_replayed_when_the_estate_is_read_back_then_only_what_is_still_broken_is_listed(
     seen: Seen,
 ) -> None:
-    # 08 revoked app-home's EFS grant only; 05, 09/14 and 13 left their keys unusable. Every other file
-    # system was fixed (by keywatch or a recovery event) and must not be listed.
+    # 08 revoked app-home's EFS grant only; 22 set a policy on alias/app that denies EFS (no action puts a
+    # policy back, so its three file systems stay shut out); 05, 09/14 and 13 left their keys unusable.
+    # Every other file system was fixed (by keywatch or a recovery event) and must not be listed.
+    frozen = "key alias/app's policy denies EFS kms:Decrypt (statement Freeze the key)"
     assert {b.name: b.problem for b in seen.broken} == {
-        "app-home": "its EFS grant on key alias/app is gone",
+        "app-shared": frozen,
+        "app-home": "its EFS grant on key alias/app is gone; " + frozen,
+        "partner-share": frozen,
         "media-assets": "key alias/global is PendingReplicaDeletion",
         "secrets-vault": "key alias/imported is PendingImport; 0 of 2 mount targets (removed by keywatch, "
         "recorded to put back)",

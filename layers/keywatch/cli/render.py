@@ -21,10 +21,13 @@ from rich.markup import escape as markup_escape
 from rich.table import Table
 from rich.text import Text
 
+from keywatch.adapters.aws import AWS_ERRORS
 from keywatch.assess import grant_holders
+from keywatch.keys import split_key_arn
 from keywatch.models import ActionResult, Affected, EventResult, KeyState, Mode, Outcome
 from keywatch.notify import text
 from keywatch.notify.hygiene import neutral
+from keywatch.policy import PolicyUnreadable, Target, analyse, statements
 
 if TYPE_CHECKING:
     from keywatch.cli.session import Entry
@@ -253,16 +256,20 @@ def estate_now(watchdog: Watchdog, entries: Sequence[Entry]) -> list[Broken]:
     for fs_id, (first, key_arn) in seen.items():
         if key_arn not in keys:
             key = watchdog.describe_key(key_arn, with_aliases=True)
-            grants = watchdog.kms.efs_grants(key_arn) if key.state == KeyState.ENABLED else None
+            enabled = key.state == KeyState.ENABLED
+            grants = watchdog.kms.efs_grants(key_arn) if enabled else None
             recorded = watchdog.incidents.snapshots(key_arn) if watchdog.incidents is not None else {}
-            keys[key_arn] = (key, grant_holders(grants) if grants is not None else None, recorded)
-        key, grants, recorded = keys[key_arn]
+            policy = _key_policy(watchdog, key_arn) if enabled else None
+            keys[key_arn] = (key, grant_holders(grants) if grants is not None else None, recorded, policy)
+        key, grants, recorded, policy = keys[key_arn]
         label = key.aliases[0] if key.aliases else key.key_id
         problems = []
         if key.state != KeyState.ENABLED:
             problems.append(f"key {label} is {key.state}")
         elif grants is not None and fs_id.lower() not in grants:
             problems.append(f"its EFS grant on key {label} is gone")
+        if policy and (lockout := analyse(policy, Target(fs_id, first.account, first.region)).lockout):
+            problems.append(f"key {label}'s policy denies EFS {lockout.actions[0]} (statement {lockout.statement})")
         live = watchdog.efs.get(fs_id, first.account, first.region)
         now = len(watchdog.mounts.subnets(live)) if live is not None else 0
         if now < first.mount_targets:
@@ -271,6 +278,16 @@ def estate_now(watchdog: Watchdog, entries: Sequence[Entry]) -> list[Broken]:
         if problems:
             broken.append(Broken(fs_id, first.name, "; ".join(problems)))
     return broken
+
+
+def _key_policy(watchdog: Watchdog, key_arn: str) -> list[dict[str, Any]] | None:
+    """The key's policy statements as the estate holds them now (None when they can't be read)."""
+    account, region, _ = split_key_arn(key_arn)
+    try:
+        kms = watchdog.clients.client("kms", account, region)
+        return statements(kms.get_key_policy(KeyId=key_arn, PolicyName="default")["Policy"])
+    except (*AWS_ERRORS, PolicyUnreadable):
+        return None
 
 
 def story(result: EventResult) -> str:
