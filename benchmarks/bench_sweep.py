@@ -24,7 +24,7 @@ answers 100. keywatch asks for 100, Custodian asks for nothing, so the server is
 pins clash with ours): `make bench-sweep` installs it into .tools/c7n.
 
 Goals (reported, never asserted): the same findings as Custodian, 0.3x its time or less at 50 ms per call, and no
-more calls than the floor: ceil(N/100) DescribeFileSystems per account-Region + 2 per distinct key
+more calls than the floor: ceil(N/100) DescribeFileSystems per account-Region + 3 per distinct key
 (+ sts/organizations).
 
     python benchmarks/bench_sweep.py [--sizes 1000,10000] [--runs 3] [--custodian .tools/c7n/bin/custodian]

@@ -307,14 +307,11 @@ def judge_key_policy(event: KeyEvent, using: list[FileSystem]) -> tuple[list[Fil
         )
     shut = [(fs, a.lockout) for fs, a in analyses if a.lockout is not None]
     if shut:
-        first = shut[0][1]
-        actions = ", ".join(first.actions[:4]) + (" ..." if len(first.actions) > 4 else "")
         return [fs for fs, _ in shut], Verdict(
             Outcome.ALERT,
             Severity.HIGH,
-            f"{who} set a key policy that shuts EFS out: statement {first.statement} denies {actions} to "
-            f"{first.principal}, with no condition that exempts EFS; {_systems(len(shut))} will lose access "
-            "to the key.",
+            f"{who} set a key policy that shuts EFS out: {shut[0][1].describe()}, with no condition that exempts "
+            f"EFS; {_systems(len(shut))} will lose access to the key.",
         )
     undecided = sorted({name for _, a in analyses for name in a.undecided})
     caveat = (

@@ -64,6 +64,11 @@ class Lockout:
     actions: tuple[str, ...]
     principal: str  # who it denies, in words
 
+    def describe(self) -> str:
+        """``statement Freeze denies kms:Decrypt, kms:CreateGrant to everyone`` (at most four actions named)."""
+        actions = ", ".join(self.actions[:4]) + (" ..." if len(self.actions) > 4 else "")
+        return f"statement {self.statement} denies {actions} to {self.principal}"
+
 
 @dataclass(frozen=True)
 class Analysis:

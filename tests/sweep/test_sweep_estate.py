@@ -169,9 +169,10 @@ def test_given_hundreds_of_file_systems_on_few_keys_when_swept_then_each_distinc
     assert calls["kms:DescribeKey"] == 4  # never once per file system
     assert calls["efs:DescribeFileSystems"] == math.ceil(232 / 100)
     assert calls["kms:ListGrants"] == 3  # the Disabled key's file systems are findings already
+    assert calls["kms:GetKeyPolicy"] == 3  # likewise
     assert calls["kms:ListAliases"] == 0
     estate_calls = sum(n for name, n in calls.items() if name.split(":")[0] in ("efs", "kms"))
-    assert estate_calls <= report.summary.api_call_floor == 3 + 2 * 4
+    assert estate_calls <= report.summary.api_call_floor == 3 + 3 * 4
     assert len(report.findings) == 58 and {f.key_state for f in report.findings} == {"Disabled"}
 
 
@@ -454,3 +455,35 @@ def test_given_slack_threads_when_a_countdown_is_sent_then_it_goes_in_the_incide
         assert ("slack", "sent") in [(n.channel, n.status) for n in report.countdowns[0].notifications]
     finally:
         slack.stop()
+
+
+def test_given_a_key_policy_that_shuts_efs_out_when_swept_then_its_file_systems_are_found_and_one_alert_is_sent(
+    sim: Callable[..., Sim],
+) -> None:
+    # e.g. a PutKeyPolicy event that was missed, or a policy set before keywatch was deployed
+    admins = {"Sid": "Admins", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{A}:root"}, "Action": "kms:*"}
+    freeze = {"Sid": "Freeze", "Effect": "Deny", "Principal": "*", "Action": ["kms:Decrypt", "kms:CreateGrant"]}
+    via_efs = {
+        "Sid": "OnlyViaEfs",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "kms:Decrypt",
+        "Condition": {"StringNotEquals": {"kms:ViaService": f"elasticfilesystem.{R1}.amazonaws.com"}},
+    }
+    keys = [{"id": key_id(1)}, {"id": key_id(2)}]
+    systems = [{"name": "frozen", "key": key_id(1)}, {"name": "fine", "key": key_id(2)}]
+    s = sim({"accounts": [{"id": A, "regions": {R1: {"keys": keys, "file_systems": systems}}}]}, mode=Mode.NOTIFY)
+    for n, deny in ((1, freeze), (2, via_efs)):
+        policy = json.dumps({"Version": "2012-10-17", "Statement": [admins, deny]})
+        s.estate.apply(event("PutKeyPolicy", arn(A, R1, key_id(n)), policy_document=policy))
+
+    report = s.sweep()
+
+    assert [(f.name, f.severity.value, f.problem, f.denied_by) for f in report.findings] == [
+        ("frozen", "high", "policy_denies", "statement Freeze denies kms:Decrypt, kms:CreateGrant to everyone")
+    ]
+    [result] = report.results
+    assert (result.outcome.value, result.severity.value) == ("alert", "high")
+    assert "key policy shuts EFS out of 1 EFS file system" in result.reason
+    assert [a.file_system_id for a in result.affected] == [s.fs_id(A, R1, "frozen")]
+    assert s.watchdog.clients.calls["kms:GetKeyPolicy"] == 2

@@ -244,5 +244,56 @@ def test_given_incidents_when_deciding_to_respond_then_only_new_or_worse_ones_go
     assert needs_response(open_high, Severity.CRITICAL, ["fs-a"])
 
 
-def test_given_file_systems_per_target_and_keys_when_the_floor_is_computed_then_pages_plus_two_per_key() -> None:
-    assert call_floor([0, 100, 101, 1000], 3) == 1 + 1 + 2 + 10 + 6
+def test_given_file_systems_per_target_and_keys_when_the_floor_is_computed_then_pages_plus_three_per_key() -> None:
+    # DescribeKey, then ListGrants and GetKeyPolicy while the key is Enabled
+    assert call_floor([0, 100, 101, 1000], 3) == 1 + 1 + 2 + 10 + 9
+
+
+# --- key policies (the analysis of PutKeyPolicy events, on the policy the key holds now) ---------------------
+
+FREEZE = (
+    {"Sid": "Admins", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "kms:*"},
+    {"Sid": "Freeze", "Effect": "Deny", "Principal": "*", "Action": ["kms:Decrypt", "kms:CreateGrant"]},
+)
+EXEMPT = (
+    FREEZE[0],
+    {
+        "Sid": "NotViaEfs",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "kms:Decrypt",
+        "Condition": {"StringNotEquals": {"kms:ViaService": f"elasticfilesystem.{REGION}.amazonaws.com"}},
+    },
+)
+
+
+def with_policy(policy: tuple[dict[str, object], ...] | None, grants: set[str] | None = None) -> KeyLookup:
+    plain = lookup("Enabled", grants={"fs-a"} if grants is None else grants)
+    return KeyLookup(plain.key, plain.grants, policy)
+
+
+def test_given_a_key_policy_that_shuts_efs_out_when_assessed_then_high_policy_denies_naming_the_statement() -> None:
+    found = assess_one(fs("a"), KEY, with_policy(FREEZE), NOW)
+    assert found is not None
+    assert (found.severity, found.problem, found.key_state) == (Severity.HIGH, "policy_denies", "Enabled")
+    assert found.denied_by == "statement Freeze denies kms:Decrypt, kms:CreateGrant to everyone"
+    assert found.denied_by in found.reason
+
+
+def test_given_a_deny_with_a_condition_that_exempts_efs_when_assessed_then_no_finding() -> None:
+    assert assess_one(fs("a"), KEY, with_policy(EXEMPT), NOW) is None
+
+
+def test_given_a_policy_that_could_not_be_read_when_assessed_then_no_policy_finding() -> None:
+    assert assess_one(fs("a"), KEY, with_policy(None), NOW) is None
+
+
+def test_given_a_lost_grant_and_a_freezing_policy_when_judged_then_one_high_alert_says_both() -> None:
+    lost = assess_one(fs("a"), KEY, with_policy(FREEZE, grants=set()), NOW)
+    frozen = assess_one(fs("b"), KEY, with_policy(FREEZE, grants={"fs-b"}), NOW)
+    assert lost is not None and frozen is not None
+    assert (lost.problem, frozen.problem) == ("grant_missing", "policy_denies")
+    verdict = verdict_for(event(), lookup().key, [lost, frozen], [fs("a"), fs("b")])
+    assert (verdict.outcome, verdict.severity) == (Outcome.ALERT, Severity.HIGH)
+    assert "the EFS grant is gone for 1 EFS file system" in verdict.reason
+    assert "its key policy shuts EFS out of 1 EFS file system (statement Freeze denies" in verdict.reason

@@ -107,6 +107,12 @@ class KmsGateway:
             raise GrantsUnavailable(f"ListGrants failed: {describe_error(exc)}") from exc
         return found
 
+    @needs("kms:GetKeyPolicy")
+    def key_policy(self, key_arn: str) -> str:
+        """The key's policy document (its one policy, ``default``), as text."""
+        account, region, _ = split_key_arn(key_arn)
+        return str(self._client(account, region).get_key_policy(KeyId=key_arn, PolicyName="default")["Policy"])
+
     # --- remediations -------------------------------------------------------------------------
 
     @needs("kms:CancelKeyDeletion", scope="remediate")

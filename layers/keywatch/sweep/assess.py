@@ -11,6 +11,7 @@ from typing import Any
 from keywatch.assess import CRITICAL_STATES, HIGH_STATES, Verdict, decide, grant_lost
 from keywatch.keys import InvalidKeyIdentifier, KeyRef
 from keywatch.models import DELETED, UNKNOWN, FileSystem, KeyEvent, KeyInfo, KeyState, Outcome, Severity
+from keywatch.policy import Target, analyse
 from keywatch.sweep.models import (
     SEVERITY_ORDER,
     Assessment,
@@ -146,6 +147,16 @@ def assess_one(
             "grant_missing",
             "The key is Enabled but the EFS grant for this file system is gone; EFS will lose access to the key.",
         )
+    target = Target(fs.file_system_id, fs.account, fs.region)
+    if lookup.policy is not None and (lockout := analyse(lookup.policy, target).lockout) is not None:
+        return finding(
+            state,
+            Severity.HIGH,
+            "policy_denies",
+            f"The key is Enabled but its key policy shuts EFS out: {lockout.describe()}; EFS will lose access "
+            "to the key.",
+            denied_by=lockout.describe(),
+        )
     if key.valid_to is not None and key.valid_to - now <= timedelta(days=expiry_days):
         left = _days(key.valid_to - now)
         return finding(
@@ -202,15 +213,21 @@ def assess(
 
 
 def verdict_for(event: KeyEvent, key: KeyInfo, findings: Sequence[Finding], affected: list[FileSystem]) -> Verdict:
-    """The engine's verdict for a key the sweep found at risk: decide() for key states, else grant loss."""
+    """The engine's verdict for a key the sweep found at risk: decide() for key states, else what shuts EFS out
+    of an Enabled key (its grants gone, its key policy)."""
     if any(f.problem == "key_state" for f in findings):
         return decide(event, key.state, affected)
-    n = len(affected)
+    parts = []
+    if n := sum(1 for f in findings if f.problem == "grant_missing"):
+        parts.append(f"the EFS grant is gone for {n} EFS file system{'s' if n != 1 else ''}")
+    if denied := [f for f in findings if f.problem == "policy_denies"]:
+        n = len(denied)
+        why = f" ({denied[0].denied_by})" if denied[0].denied_by else ""
+        parts.append(f"its key policy shuts EFS out of {n} EFS file system{'s' if n != 1 else ''}{why}")
     return Verdict(
         Outcome.ALERT,
         Severity.HIGH,
-        f"The key is Enabled but the EFS grant is gone for {n} EFS file system{'s' if n != 1 else ''}; "
-        "they will lose access to the key.",
+        f"The key is Enabled but {' and '.join(parts)}; they will lose access to the key.",
     )
 
 
@@ -244,5 +261,6 @@ def unfinished_actions(current: Mapping[str, Any] | None) -> bool:
 
 
 def call_floor(file_systems_per_target: Iterable[int], distinct_keys: int) -> int:
-    """The fewest calls the question takes: ceil(N/100) pages per account-Region + 2 per distinct key."""
-    return sum(max(1, math.ceil(n / PAGE_SIZE)) for n in file_systems_per_target) + 2 * distinct_keys
+    """The fewest calls the question takes: ceil(N/100) pages per account-Region + 3 per distinct key
+    (DescribeKey; and, while it is Enabled, ListGrants and GetKeyPolicy)."""
+    return sum(max(1, math.ceil(n / PAGE_SIZE)) for n in file_systems_per_target) + 3 * distinct_keys

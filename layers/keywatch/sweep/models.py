@@ -10,10 +10,10 @@ from pydantic import BaseModel
 
 from keywatch.models import EventResult, KeyInfo, KeyState, NotificationResult, Policy, Severity
 
-Problem = Literal["key_state", "grant_missing", "import_expiry", "key_unreadable"]
+Problem = Literal["key_state", "grant_missing", "policy_denies", "import_expiry", "key_unreadable"]
 KeyUse = Literal["unencrypted", "aws_managed", "alias", "key", "invalid"]
 # Problems that open an incident and go through the engine; the others are reported only.
-RESPONDED = frozenset({"key_state", "grant_missing"})
+RESPONDED = frozenset({"key_state", "grant_missing", "policy_denies"})
 SEVERITY_ORDER = {Severity.CRITICAL: 4, Severity.HIGH: 3, Severity.MEDIUM: 2, Severity.LOW: 1, Severity.INFO: 0}
 
 
@@ -34,6 +34,7 @@ class Finding(BaseModel):
     deletion_date: datetime | None = None
     valid_to: datetime | None = None
     days_left: int | None = None
+    denied_by: str | None = None  # policy_denies: the key-policy statement that shuts EFS out, in words
 
 
 class UnencryptedFileSystem(BaseModel):
@@ -84,7 +85,7 @@ class SweepSummary(BaseModel):
     indexed: int = 0  # entries written to the key-to-file-system index
     errors: list[TargetError] = []
     api_calls: dict[str, int] = {}
-    api_call_floor: int = 0  # ceil(N/100) DescribeFileSystems per account-Region + 2 per distinct key
+    api_call_floor: int = 0  # ceil(N/100) DescribeFileSystems per account-Region + 3 per distinct key
 
 
 class SweepReport(BaseModel):
@@ -101,10 +102,12 @@ class SweepReport(BaseModel):
 
 @dataclass(frozen=True)
 class KeyLookup:
-    """What the sweep learnt about one distinct key: DescribeKey, and the file systems holding an EFS grant."""
+    """What the sweep learnt about one distinct key: DescribeKey, the file systems holding an EFS grant, and
+    the statements of its key policy."""
 
     key: KeyInfo
     grants: frozenset[str] | None = None  # None: not listed (key not Enabled, or ListGrants failed)
+    policy: tuple[dict[str, Any], ...] | None = None  # None: not read (key not Enabled, or GetKeyPolicy failed)
 
 
 @dataclass

@@ -32,6 +32,7 @@ from keywatch.fanout import SweepTarget, sweep_id_for
 from keywatch.keys import split_key_arn
 from keywatch.models import COUNTDOWN_EVENT, UNKNOWN, Actor, FileSystem, KeyEvent, KeyInfo, KeyState, Outcome, Severity
 from keywatch.observability import logger, metrics
+from keywatch.policy import PolicyUnreadable, statements
 from keywatch.sweep.assess import (
     EXPIRY_WARNING_DAYS,
     _days,
@@ -145,12 +146,21 @@ class Sweeper:
             key = KeyInfo(arn=key_arn, key_id=key_id, state=UNKNOWN, description=f"{type(exc).__name__}: {exc}")
         if key.state != KeyState.ENABLED or key.key_manager == "AWS":
             return KeyLookup(key)  # every file system on a broken key is a finding already; grants add nothing
+        holders: frozenset[str] | None = None
         try:
             holders = grant_holders(self.watchdog.kms.efs_grants(key.arn))
         except SWEEP_ERRORS as exc:
             logger.warning("grants unreadable", key_arn=key_arn, error=str(exc))
-            return KeyLookup(key)
-        return KeyLookup(key, holders)
+        return KeyLookup(key, holders, self._policy(key.arn))
+
+    def _policy(self, key_arn: str) -> tuple[dict[str, Any], ...] | None:
+        """The key policy's statements: a policy that shuts EFS out is found even if its PutKeyPolicy event was
+        missed. None (with a warning) when it can't be read: that is not evidence of a problem."""
+        try:
+            return tuple(statements(self.watchdog.kms.key_policy(key_arn)))
+        except (*SWEEP_ERRORS, PolicyUnreadable) as exc:
+            logger.warning("key policy unreadable", key_arn=key_arn, error=type(exc).__name__)
+            return None
 
     def _event(self, key: KeyInfo, name: str, event_id: str, now: datetime) -> KeyEvent:
         account, region, _ = split_key_arn(key.arn)
