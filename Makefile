@@ -69,7 +69,7 @@ deploy: build ## sam deploy --guided
 
 bench: install ## benchmarks (figures are reported, never asserted)
 	$(BIN)/python benchmarks/bench_event.py
-	$(BIN)/python benchmarks/bench_cold_start.py
+	$(BIN)/python benchmarks/bench_cold_start.py --runs 15 --stack
 
 # Cloud Custodian lives in a venv of its own (its pins clash with ours); only the sweep benchmark runs it.
 $(TOOLS)/c7n/bin/custodian:

@@ -16,7 +16,7 @@ steadiest estimate (as timeit advises). The ratio of the medians (median_ratio) 
 medians (wall_ratio) are reported too. Goal: <= 1.5x.
 Figures are reported, never asserted. Results go to benchmarks/results/cold_start.json.
 
-    python benchmarks/bench_cold_start.py [--runs 9] [--importtime key_events] [--stack]
+    python benchmarks/bench_cold_start.py [--runs 9] [--importtime key_events] [--stack] [--results FILE]
 
 --stack also times benchmarks/stack_only/app.py, key_events' dependencies with no keywatch code (pydantic,
 Powertools Logger/Metrics/Tracer/Idempotency, one envelope model, keywatch's client factory): what the stack
@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "cold_start.json"
@@ -296,10 +297,10 @@ def importtime(name: str, scratch: Path, top: int = 25) -> None:
         print(f"{own / 1000:8.1f} {cumulative / 1000:9.1f}  {module}")
 
 
-def _previous_handlers() -> dict[str, object]:
+def _previous_report(results: Path) -> dict[str, Any]:
     try:
-        return dict(json.loads(RESULTS.read_text())["handlers"])
-    except (OSError, ValueError, KeyError):
+        return dict(json.loads(results.read_text()))
+    except (OSError, ValueError):
         return {}
 
 
@@ -309,6 +310,7 @@ def main() -> None:
     parser.add_argument("--handler", choices=sorted(HANDLERS), action="append")
     parser.add_argument("--importtime", choices=sorted(HANDLERS), help="show the costliest imports instead")
     parser.add_argument("--stack", action="store_true", help="also time key_events' stack alone (stack_only)")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where to write (another Python: another file)")
     args = parser.parse_args()
     compile_sources()
     with tempfile.TemporaryDirectory(prefix="keywatch-bench-") as scratch:
@@ -318,6 +320,7 @@ def main() -> None:
         names = args.handler or sorted(HANDLERS)
         results = {name: measure(name, args.runs, Path(scratch)) for name in names}
         stack = measure(STACK, args.runs, Path(scratch)) if args.stack else None
+    previous = _previous_report(args.results)
     report = {
         "benchmark": "cold start: import + first-event initialisation + clients, vs import boto3 + the same clients",
         "ratio": "handler CPU time / floor CPU time, least of the runs (median_ratio: of the medians; "
@@ -326,12 +329,12 @@ def main() -> None:
         "python": platform.python_version(),
         "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs",
         # a run of some handlers (--handler) keeps the others' last figures
-        "handlers": _previous_handlers() | results if args.handler else results,
+        "handlers": dict(previous.get("handlers", {})) | results if args.handler else results,
     }
-    if stack is not None:
-        report[STACK] = stack
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    if stack is not None or STACK in previous:  # a run without --stack keeps the last stack_only figures
+        report[STACK] = stack if stack is not None else previous[STACK]
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps(report, indent=2) + "\n")
     print(
         f"{'handler':<14}{'floor ms':>10}{'handler ms':>12}{'ratio':>8}{'median':>8}{'wall':>7}"
         "  (wall ms: import / init / clients)"
@@ -351,7 +354,7 @@ def main() -> None:
             f"{float(stack['handler_cpu_s']) * 1000:>12.0f}{stack['ratio']:>7}x"
             "  key_events' dependencies alone: the rest of the budget is keywatch's"
         )
-    print(f"written to {RESULTS.relative_to(ROOT)}")
+    print(f"written to {args.results}")
 
 
 if __name__ == "__main__":

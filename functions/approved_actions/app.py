@@ -28,8 +28,8 @@ def worker() -> tuple[ApprovedRunner, MessageUpdater]:
 
 @tracer.capture_method
 def record_handler(record: SQSRecord) -> dict[str, Any]:
-    runner, messages = worker()
     work = ApprovedWork.model_validate_json(record.body)
+    runner, messages = worker()
     return run_approved(runner, messages, work, int(record.attributes.approximate_receive_count))
 
 

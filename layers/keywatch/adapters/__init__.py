@@ -15,6 +15,8 @@ ADAPTERS = (
     "deliveries",
     "index",
     "occurrences",
+    "records",
+    "silences",
     "approvals",
     "slack_interactions",
 )

@@ -15,7 +15,6 @@ Items carry ``expires_at`` (epoch seconds) for a TTL, should the table enable on
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from typing import Any, Protocol
@@ -72,8 +71,7 @@ class MemoryApprovalStore(MemorySilences):
         super().__init__()
         self.approvals: dict[tuple[str, str], Approval] = {}
         self.sets: dict[tuple[str, str], ApprovalSet] = {}
-        self.log_items: list[Interaction] = []
-        self._lock = threading.Lock()
+        self.log_items: list[Interaction] = []  # guarded by the lock MemorySilences made
 
     def issue(self, approval_set: ApprovalSet, approvals: list[Approval]) -> None:
         with self._lock:
