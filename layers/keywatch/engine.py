@@ -46,6 +46,7 @@ from keywatch.models import (
     Severity,
 )
 from keywatch.notify.channels import Channel
+from keywatch.notify.text import FOUND
 from keywatch.observability import logger, metrics
 from keywatch.parse import (
     GRANT_EVENTS,
@@ -66,9 +67,6 @@ Deduplicate = Callable[[KeyEvent, Callable[[], EventResult]], EventResult]
 STATE_ERRORS = AWS_ERRORS
 # KMS sends these again under new ids: (occurrence kind, window; None: a key is deleted once, for good).
 REPEATS = {NATIVE_DELETION: ("deleted", None), NATIVE_EXPIRATION: ("expired", timedelta(minutes=10))}
-
-# How a reason written about the key as the event found it begins, once keywatch has put the key right.
-FOUND = "When the event arrived: "
 
 
 class Watchdog:

@@ -216,3 +216,38 @@ def test_given_a_user_id_that_is_not_one_whole_when_named_in_a_message_then_it_i
     shown = who(user, None)
     assert not shown.startswith("<@") and "\n" not in shown and "<!" not in shown
     assert who("U0ALICE", "alice") == "<@U0ALICE> (alice)"
+
+
+def _texts(payload: dict[str, Any]) -> list[str]:
+    found = []
+    for block in payload["attachments"][0]["blocks"]:
+        found.append(str((block.get("text") or {}).get("text", "")))
+        found += [str(f.get("text", "")) for f in block.get("fields") or []]
+    return found
+
+
+def test_given_an_approved_re_enable_when_the_message_is_rewritten_then_state_and_reason_say_what_is_true_now(
+    tokens: None,
+) -> None:
+    payload, store = issue(approve_result())
+    enable = next(t for (_, t), a in store.approvals.items() if a.choice == Choice.ENABLE)
+    ack = next(t for (_, t), a in store.approvals.items() if a.choice == Choice.ACK)
+    store.claim(APP_ARN, ack, "U0BOB", "bob", int(NOW.timestamp()) + 60, None)
+
+    acknowledged = _texts(buttons.with_buttons(payload, list(store.approvals.values())))
+    assert "*State*\n`Disabled`" in acknowledged  # nothing was fixed: the message still says what was found
+    assert "The key is Disabled; 3 EFS file systems will lose access after a period of time." in acknowledged
+
+    store.claim(APP_ARN, enable, "U0ALICE", "alice", int(NOW.timestamp()) + 120, None)
+    done = [ActionResult(type="enable_key", target=APP_ARN, status="done", detail="key enabled")]
+    store.progress(APP_ARN, enable, "done", done, "Re-enable the key: done (key enabled); key Enabled")
+    rewritten = buttons.with_buttons(payload, list(store.approvals.values()))
+    again = buttons.with_buttons(payload, list(store.approvals.values()))  # each rewrite starts from the post
+
+    fixed = _texts(rewritten)
+    assert "*State*\n`Disabled` \u2192 `Enabled`" in fixed
+    assert (
+        "When the event arrived: The key is Disabled; 3 EFS file systems will lose access after a period of time."
+        in fixed
+    )
+    assert _texts(again) == fixed

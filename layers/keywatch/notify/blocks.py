@@ -50,6 +50,7 @@ EMOJI = {
 }
 RESOLVED_COLOUR, RESOLVED_EMOJI = "#2EB67D", ":white_check_mark:"
 FS_AT_RISK_TITLE, FS_OK_TITLE = "*EFS file systems at risk*", "*EFS file systems that can use the key again*"
+STATE_FIELD = "*State*\n"  # how the key block's state field begins (_fields)
 STATUS_EMOJI = {
     "done": ":white_check_mark:",
     "planned": ":memo:",
@@ -112,6 +113,11 @@ def _header(value: str) -> dict[str, Any]:
 
 def _section(mrkdwn: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": mrkdwn}}
+
+
+def became(state: str, after: str) -> str:
+    """The state field's value when the key changed after the event: ``Disabled`` -> ``Enabled``."""
+    return f"{state} \u2192 {code(after)}"
 
 
 def _fields(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
@@ -194,7 +200,7 @@ def _key_block(result: EventResult, now: datetime) -> dict[str, Any]:
 
     state = code(result.key_state or "unknown")
     if result.key_state_after and result.key_state_after != result.key_state:
-        state += f" \u2192 {code(result.key_state_after)}"
+        state = became(state, result.key_state_after)
 
     deletion = text.deletion_date(result)
     pending = (result.key_state_after or result.key_state) in (

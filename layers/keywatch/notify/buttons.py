@@ -24,6 +24,7 @@ from keywatch.approvals.models import (
     Choice,
     button_value,
 )
+from keywatch.enums import KeyState
 from keywatch.notify import text
 from keywatch.notify.blocks import (
     FS_AT_RISK_TITLE,
@@ -32,10 +33,13 @@ from keywatch.notify.blocks import (
     MAX_HEADER_TEXT,
     MAX_MESSAGE_TEXT,
     MAX_SECTION_TEXT,
+    STATE_FIELD,
+    became,
     clip,
     escape,
 )
 from keywatch.notify.hygiene import one_line
+from keywatch.notify.text import FOUND
 
 BLOCK_PREFIX = "keywatch_"
 ACTIONS_BLOCK, TRIAGE_BLOCK, DECISIONS_BLOCK = "keywatch_actions", "keywatch_triage", "keywatch_decisions"
@@ -152,8 +156,20 @@ def _approver(approval: Approval) -> str:
 
 
 def _say_fixed(attachment: dict[str, Any], approval: Approval) -> None:
-    """The header and the *Now:* line, once the key is Enabled again (the rest is history, kept as posted)."""
-    for block in attachment["blocks"]:
+    """Once the key is Enabled again: the header, the *Now:* line and the key's *State* say so, and the reason
+    (written about the key as the event found it) says when it was true. The rest is history, kept as posted."""
+    blocks = attachment["blocks"]
+    for i, block in enumerate(blocks):
+        states = [f for f in block.get("fields") or [] if str(f.get("text", "")).startswith(STATE_FIELD)]
+        for field in states:
+            was = field["text"].removeprefix(STATE_FIELD)
+            if "\u2192" not in was:
+                field["text"] = STATE_FIELD + became(was, KeyState.ENABLED)
+        reason = blocks[i - 1] if states and i > 0 else None
+        if reason is not None and reason.get("type") == "section" and "fields" not in reason:
+            said = str(reason.get("text", {}).get("text", ""))
+            if not said.startswith(("*", FOUND)) and len(FOUND) + len(said) <= MAX_SECTION_TEXT:
+                reason["text"] = {**reason["text"], "text": FOUND + said}
         if block.get("type") == "header":
             line = fixed_line(block["text"]["text"], one_line(_approver(approval), 60))  # plain_text
             block["text"] = {**block["text"], "text": clip(line, MAX_HEADER_TEXT)}

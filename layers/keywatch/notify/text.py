@@ -47,6 +47,9 @@ ACTION_NAMES = {
 }
 
 
+# How a reason written about the key as the event found it begins, once the key has been put right (by
+# keywatch in enforce mode, or by an approver's click in approve mode).
+FOUND = "When the event arrived: "
 NOTHING_BROKEN = "Nothing is broken now. Ask who changed the key (Who, above) why, before it happens again."
 
 
