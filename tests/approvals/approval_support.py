@@ -9,9 +9,10 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
-from keywatch.cli.simulator import HOME_ACCOUNT, simulated_environment
+from keywatch.cli.simulator import simulated_environment
 from notify.slack_support import FakeSlack, Reply, Request
 from slack_sdk.signature import SignatureVerifier
+from support import sqs_record as any_sqs_record
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"  # the Slack docs' example format, not a real one
 APPROVER, APPROVER_NAME = "U0APPROVER", "alice"
@@ -182,25 +183,7 @@ def endpoint_env(estate: Any, signing_secret_arn: str, **extra: str) -> dict[str
 
 
 def sqs_record(body: str, receive_count: int = 1) -> dict[str, Any]:
-    import hashlib
-    import uuid
-
-    return {
-        "messageId": str(uuid.uuid4()),
-        "receiptHandle": "AQEB" + uuid.uuid4().hex,
-        "body": body,
-        "attributes": {
-            "ApproximateReceiveCount": str(receive_count),
-            "SentTimestamp": "1795928460000",
-            "SenderId": "AROAEXAMPLE",
-            "ApproximateFirstReceiveTimestamp": "1795928460001",
-        },
-        "messageAttributes": {},
-        "md5OfBody": hashlib.md5(body.encode()).hexdigest(),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": f"arn:aws:sqs:us-east-1:{HOME_ACCOUNT}:keywatch-approved-actions",
-        "awsRegion": "us-east-1",
-    }
+    return any_sqs_record(body, receive_count=receive_count, queue="keywatch-ApprovedActions")
 
 
 def received(sqs: Any, queue_url: str) -> list[str]:

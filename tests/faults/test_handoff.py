@@ -8,17 +8,16 @@ says; the batches are made small so that a small fleet spans several.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from fault_support import ACCOUNT, IDEMPOTENCY, REGION, Deployed, Estate, Faults
+from fault_support import IDEMPOTENCY, Deployed, Estate, Faults
 from keywatch.errors import HandlingIncomplete
 from notify.slack_support import FakeSlack
-from support import FakeLambdaContext, load_function
+from support import FakeLambdaContext, load_function, sqs_record
 from test_faults import assert_alerted_once, disable
 
 MORE = 7  # file systems on the unmount key besides the estate's own "cut" (two mount targets)
@@ -86,25 +85,6 @@ def handed_off(estate: Estate) -> list[dict[str, Any]]:
             Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
         )
     return records
-
-
-def sqs_record(body: str, message_id: str) -> dict[str, Any]:
-    return {
-        "messageId": message_id,
-        "receiptHandle": "AQEB" + message_id,
-        "body": body,
-        "attributes": {
-            "ApproximateReceiveCount": "1",
-            "SentTimestamp": "1764662400000",
-            "SenderId": "AROAEXAMPLE",
-            "ApproximateFirstReceiveTimestamp": "1764662400001",
-        },
-        "messageAttributes": {},
-        "md5OfBody": hashlib.md5(body.encode()).hexdigest(),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": f"arn:aws:sqs:{REGION}:{ACCOUNT}:keywatch-remediation",
-        "awsRegion": REGION,
-    }
 
 
 def worker() -> Any:

@@ -7,30 +7,11 @@ import json
 from typing import Any
 
 import pytest
-from support import FakeLambdaContext, load_function
+from support import FakeLambdaContext, load_function, sqs_record
 
 KEY = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 FS = {"file_system_id": "fs-0123456789abcdef0", "account": "111122223333", "region": "us-east-1"}
 WRONG_SHAPE = json.dumps({"key_arn": KEY})
-
-
-def record(body: str, message_id: str, receive_count: int = 1) -> dict[str, Any]:
-    return {
-        "messageId": message_id,
-        "receiptHandle": "AQEB" + message_id,
-        "body": body,
-        "attributes": {
-            "ApproximateReceiveCount": str(receive_count),
-            "SentTimestamp": "1764662400000",
-            "SenderId": "AROAEXAMPLE",
-            "ApproximateFirstReceiveTimestamp": "1764662400001",
-        },
-        "messageAttributes": {},
-        "md5OfBody": "0",
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:111122223333:keywatch-queue",
-        "awsRegion": "us-east-1",
-    }
 
 
 def test_given_approved_work_and_two_bad_bodies_when_the_worker_runs_then_only_the_bad_ones_fail(
@@ -43,7 +24,11 @@ def test_given_approved_work_and_two_bad_bodies_when_the_worker_runs_then_only_t
         app, "run_approved", lambda runner, messages, work, count: ran.append((work.token, count)) or {"status": "done"}
     )
     good = json.dumps({"key_arn": KEY, "token": "t" * 24})
-    records = [record(good, "good", receive_count=3), record("not json", "not-json"), record(WRONG_SHAPE, "shape")]
+    records = [
+        sqs_record(good, "good", receive_count=3),
+        sqs_record("not json", "not-json"),
+        sqs_record(WRONG_SHAPE, "shape"),
+    ]
 
     response = app.lambda_handler({"Records": records}, FakeLambdaContext())
 
@@ -68,7 +53,7 @@ def test_given_handed_off_work_and_two_bad_bodies_when_the_worker_runs_then_only
     good = json.dumps(
         {"event_id": "e-1", "key_arn": KEY, "actions": [{"type": "delete_mount_targets", "file_system": FS}]}
     )
-    records = [record(good, "good"), record("[", "not-json"), record(WRONG_SHAPE, "shape")]
+    records = [sqs_record(good, "good"), sqs_record("[", "not-json"), sqs_record(WRONG_SHAPE, "shape")]
 
     response = app.lambda_handler({"Records": records}, FakeLambdaContext())
 

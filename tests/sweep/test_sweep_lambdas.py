@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -14,7 +12,7 @@ from keywatch.cli.simulator import HOME_ACCOUNT, HOME_REGION, SIM_ROLE
 from keywatch.config import Settings
 from keywatch.runtime import build_watchdog
 from keywatch.sweep import Sweeper
-from support import FakeLambdaContext
+from support import FakeLambdaContext, sqs_record
 from sweep_support import FailingClients, Sim, load_function
 
 A, B, C = "111122223333", "444455556666", "777788889999"
@@ -85,25 +83,6 @@ def drain(s: Sim, queue_url: str) -> list[dict[str, Any]]:
     while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
         records += [sqs_record(m["Body"], m["MessageId"]) for m in batch]
     return records
-
-
-def sqs_record(body: str, message_id: str | None = None) -> dict[str, Any]:
-    return {
-        "messageId": message_id or str(uuid.uuid4()),
-        "receiptHandle": "AQEB" + uuid.uuid4().hex,
-        "body": body,
-        "attributes": {
-            "ApproximateReceiveCount": "1",
-            "SentTimestamp": "1740808800000",
-            "SenderId": "AROAEXAMPLE",
-            "ApproximateFirstReceiveTimestamp": "1740808800001",
-        },
-        "messageAttributes": {},
-        "md5OfBody": hashlib.md5(body.encode()).hexdigest(),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": f"arn:aws:sqs:{HOME_REGION}:{HOME_ACCOUNT}:keywatch-sweep",
-        "awsRegion": HOME_REGION,
-    }
 
 
 def test_given_the_schedule_when_the_sweep_fans_out_then_one_message_per_account_and_region(
