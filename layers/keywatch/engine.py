@@ -65,6 +65,7 @@ if TYPE_CHECKING:  # loaded when an EFS event or a hand-off needs them: a KMS ev
 
 Deduplicate = Callable[[KeyEvent, Callable[[], EventResult]], EventResult]
 STATE_ERRORS = AWS_ERRORS
+RECORDED_AS = ("type", "target", "status", "detail")  # an action recorded by an earlier attempt, exactly
 # KMS sends these again under new ids: (occurrence kind, window; None: a key is deleted once, for good).
 REPEATS = {NATIVE_DELETION: ("deleted", None), NATIVE_EXPIRATION: ("expired", timedelta(minutes=10))}
 
@@ -441,10 +442,9 @@ class Watchdog:
         try:
             if verdict.outcome == Outcome.ALERT:
                 self.incidents.open(result, self.actor)
-            already = set(_statuses_and_details(recorded_before))
-            self.incidents.record_actions(
-                key.arn, [a for a in result.actions if _status_and_detail(a) not in already], self.actor
-            )
+            recorded = {_facts(a, *RECORDED_AS) for a in recorded_before}
+            fresh = [a for a in result.actions if _facts(a, *RECORDED_AS) not in recorded]
+            self.incidents.record_actions(key.arn, fresh, self.actor)
             recovered = verdict.outcome == Outcome.RESOLVED or result.key_state_after == KeyState.ENABLED
             if recovered and not self.incidents.snapshots(key.arn):
                 self.incidents.resolve(key.arn, result, self.actor)
@@ -573,17 +573,13 @@ class Watchdog:
         )
 
 
-def _statuses(actions: Sequence[dict[str, Any] | ActionResult]) -> list[tuple[str, str, str]]:
-    as_dicts = [a.model_dump(mode="json") if isinstance(a, ActionResult) else a for a in actions]
-    return [(str(a.get("type")), str(a.get("target")), str(a.get("status"))) for a in as_dicts]
+def _facts(action: dict[str, Any] | ActionResult, *names: str) -> tuple[str, ...]:
+    """An action, as this attempt reports it or as the journal kept it, reduced to the fields ``names``."""
+    return tuple(str(action.get(n) if isinstance(action, dict) else getattr(action, n)) for n in names)
 
 
-def _status_and_detail(action: ActionResult) -> tuple[str, str, str, str]:
-    return (action.type, action.target, action.status, action.detail)
-
-
-def _statuses_and_details(actions: Sequence[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
-    return [(str(a.get("type")), str(a.get("target")), str(a.get("status")), str(a.get("detail"))) for a in actions]
+def _statuses(actions: Sequence[dict[str, Any] | ActionResult]) -> list[tuple[str, ...]]:
+    return [_facts(a, "type", "target", "status") for a in actions]
 
 
 def merge_actions(earlier: Sequence[dict[str, Any]], now: list[ActionResult]) -> list[ActionResult]:

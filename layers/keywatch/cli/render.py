@@ -21,9 +21,8 @@ from rich.markup import escape as markup_escape
 from rich.table import Table
 from rich.text import Text
 
-from keywatch.adapters.aws import AWS_ERRORS
+from keywatch.adapters.aws import AWS_ERRORS, AccountAccessError
 from keywatch.assess import grant_holders
-from keywatch.keys import split_key_arn
 from keywatch.models import ActionResult, Affected, EventResult, KeyState, Mode, Outcome
 from keywatch.notify import text
 from keywatch.notify.hygiene import neutral
@@ -282,11 +281,9 @@ def estate_now(watchdog: Watchdog, entries: Sequence[Entry]) -> list[Broken]:
 
 def _key_policy(watchdog: Watchdog, key_arn: str) -> list[dict[str, Any]] | None:
     """The key's policy statements as the estate holds them now (None when they can't be read)."""
-    account, region, _ = split_key_arn(key_arn)
     try:
-        kms = watchdog.clients.client("kms", account, region)
-        return statements(kms.get_key_policy(KeyId=key_arn, PolicyName="default")["Policy"])
-    except (*AWS_ERRORS, PolicyUnreadable):
+        return statements(watchdog.kms.key_policy(key_arn))
+    except (*AWS_ERRORS, AccountAccessError, PolicyUnreadable):
         return None
 
 

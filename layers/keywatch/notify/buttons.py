@@ -160,6 +160,7 @@ def _say_fixed(attachment: dict[str, Any], approval: Approval) -> None:
     (written about the key as the event found it) says when it was true. The rest is history, kept as posted."""
     blocks = attachment["blocks"]
     for i, block in enumerate(blocks):
+        said = str((block.get("text") or {}).get("text", ""))
         states = [f for f in block.get("fields") or [] if str(f.get("text", "")).startswith(STATE_FIELD)]
         for field in states:
             was = field["text"].removeprefix(STATE_FIELD)
@@ -167,19 +168,21 @@ def _say_fixed(attachment: dict[str, Any], approval: Approval) -> None:
                 field["text"] = STATE_FIELD + became(was, KeyState.ENABLED)
         reason = blocks[i - 1] if states and i > 0 else None
         if reason is not None and reason.get("type") == "section" and "fields" not in reason:
-            said = str(reason.get("text", {}).get("text", ""))
-            if not said.startswith(("*", FOUND)) and len(FOUND) + len(said) <= MAX_SECTION_TEXT:
-                reason["text"] = {**reason["text"], "text": FOUND + said}
+            reasoned = str(reason.get("text", {}).get("text", ""))
+            if not reasoned.startswith(("*", FOUND)) and len(FOUND) + len(reasoned) <= MAX_SECTION_TEXT:
+                reason["text"] = {**reason["text"], "text": FOUND + reasoned}
         if block.get("type") == "header":
-            line = fixed_line(block["text"]["text"], one_line(_approver(approval), 60))  # plain_text
+            line = fixed_line(said, one_line(_approver(approval), 60))  # plain_text
             block["text"] = {**block["text"], "text": clip(line, MAX_HEADER_TEXT)}
-        elif block.get("type") == "section" and str(block.get("text", {}).get("text", "")).startswith(FS_AT_RISK_TITLE):
-            retitled = FS_OK_TITLE + block["text"]["text"].removeprefix(FS_AT_RISK_TITLE)
+        elif block.get("type") != "section":
+            continue
+        elif said.startswith(FS_AT_RISK_TITLE):
+            retitled = FS_OK_TITLE + said.removeprefix(FS_AT_RISK_TITLE)
             if len(retitled) <= MAX_SECTION_TEXT:  # a listing filled to the limit keeps its first title
                 block["text"] = {**block["text"], "text": retitled}
-        elif block.get("type") == "section" and str(block.get("text", {}).get("text", "")).startswith("*Next step"):
+        elif said.startswith("*Next step"):
             block["text"] = {"type": "mrkdwn", "text": f"*Next step*\n{text.NOTHING_BROKEN}"}
-        elif block.get("type") == "section" and str(block.get("text", {}).get("text", "")).startswith("*Now:*"):
+        elif said.startswith("*Now:*"):
             by = who(approval.by_user or "?", approval.by_name)
             block["text"] = {
                 "type": "mrkdwn",

@@ -149,13 +149,13 @@ def assess_one(
         )
     target = Target(fs.file_system_id, fs.account, fs.region)
     if lookup.policy is not None and (lockout := analyse(lookup.policy, target).lockout) is not None:
+        denied_by = lockout.describe()
         return finding(
             state,
             Severity.HIGH,
             "policy_denies",
-            f"The key is Enabled but its key policy shuts EFS out: {lockout.describe()}; EFS will lose access "
-            "to the key.",
-            denied_by=lockout.describe(),
+            f"The key is Enabled but its key policy shuts EFS out: {denied_by}; EFS will lose access to the key.",
+            denied_by=denied_by,
         )
     if key.valid_to is not None and key.valid_to - now <= timedelta(days=expiry_days):
         left = _days(key.valid_to - now)
