@@ -46,7 +46,7 @@ from keywatch.models import (
     Severity,
 )
 from keywatch.notify.channels import Channel
-from keywatch.notify.text import FOUND
+from keywatch.notify.text import FOUND, fixed_by
 from keywatch.observability import logger, metrics
 from keywatch.parse import (
     GRANT_EVENTS,
@@ -529,12 +529,7 @@ class Watchdog:
             result.key_state_after = self.describe_key(result.key_arn).state
             if result.key_state_after == KeyState.ENABLED and not result.reason.startswith(FOUND):
                 # the assessment spoke of the key as the event found it: say so, and what is true now
-                fixed = (
-                    "cancelled the deletion and re-enabled"
-                    if any(a.type == "cancel_key_deletion" for a in done)
-                    else "re-enabled"
-                )
-                result.reason = f"{FOUND}{result.reason} Then keywatch {fixed} the key: it is Enabled now."
+                result.reason = f"{FOUND}{result.reason} Then {fixed_by(result)}: it is Enabled now."
         touched = {a.target for a in done if a.type in ("delete_mount_targets", "restore_mount_targets")}
         by_id = {fs.file_system_id: fs for fs in affected}
         counted = {a.target: a._mount_targets_after for a in done if a._mount_targets_after is not None}

@@ -128,7 +128,8 @@ def put_back(result: EventResult) -> list[Affected]:
     return [fs for fs in result.affected if fs.file_system_id in restored]
 
 
-def _fixed_by(result: EventResult) -> str:
+def fixed_by(result: EventResult) -> str:
+    """``keywatch re-enabled the key`` (or cancelled the deletion and re-enabled it), from the actions done."""
     if _done(result, "cancel_key_deletion"):
         return "keywatch cancelled the deletion and re-enabled the key"
     return "keywatch re-enabled the key"
@@ -145,7 +146,7 @@ def _tails(result: EventResult) -> list[str]:
         return [file_systems(n)] if n else []
     if key_fixed(result):
         return [
-            f"{_fixed_by(result)}, {file_systems(n)} OK",
+            f"{fixed_by(result)}, {file_systems(n)} OK",
             f"keywatch re-enabled the key, {file_systems(n)} OK",
             f"keywatch re-enabled it, {file_systems(n)} OK",
             f"key re-enabled by keywatch, {n} OK",
@@ -200,7 +201,7 @@ def now_line(result: EventResult) -> str:
     if key_fixed(result):
         n = len(result.affected)
         them = "the EFS file system can" if n == 1 else f"the {n} EFS file systems can"
-        parts.append(f"Fixed: {_fixed_by(result)} ({result.key_state} -> {KeyState.ENABLED}); {them} use it.")
+        parts.append(f"Fixed: {fixed_by(result)} ({result.key_state} -> {KeyState.ENABLED}); {them} use it.")
     elif _done(result, "cancel_key_deletion"):
         parts.append(f"keywatch cancelled the deletion; the key is still {state_now(result)}.")
     cut = cut_off(result)
