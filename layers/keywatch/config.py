@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from keywatch.enums import Mode
-from keywatch.keys import is_account
+from keywatch.keys import ACCOUNT, is_account
 from keywatch.schedule import sweep_interval
 from keywatch.validation import plain, where
 
@@ -24,7 +24,7 @@ def _csv(value: str | None) -> list[str]:
 class Settings(BaseModel):
     mode: Mode = Mode.NOTIFY
     home_account: str | None = Field(
-        default=None, pattern=r"^[0-9]{12}$", description="saves an STS call per cold start"
+        default=None, pattern=ACCOUNT.pattern, description="saves an STS call per cold start"
     )
     topic_arn: str | None = None
     slack_secret: str | None = Field(default=None, description="Secrets Manager ARN or SSM parameter name")

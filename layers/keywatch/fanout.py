@@ -16,6 +16,7 @@ from keywatch.adapters.aws import AwsClients
 from keywatch.adapters.organizations import OrganizationsGateway, OrganizationsUnavailable
 from keywatch.adapters.sqs import QueueSender
 from keywatch.config import ConfigError, Settings
+from keywatch.keys import ACCOUNT
 from keywatch.observability import logger
 
 
@@ -24,7 +25,7 @@ class SweepTarget(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    account: str = Field(pattern=r"^[0-9]{12}$")  # ASCII: pydantic's \d takes any script's digits
+    account: str = Field(pattern=ACCOUNT.pattern)  # ASCII: pydantic's \d takes any script's digits
     region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]+$")
     sweep_id: str | None = None
 

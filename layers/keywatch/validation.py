@@ -11,9 +11,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from keywatch.keys import ACCOUNT
+
 # What a pattern means, in words, for the patterns keywatch's models use (a person shouldn't have to read a regex).
 FORMS = {
-    r"^[0-9]{12}$": "a 12-digit AWS account ID",
+    ACCOUNT.pattern: "a 12-digit AWS account ID",
     r"^[a-z]{2}(-[a-z]+)+-[0-9]+$": "an AWS Region name (us-east-1)",
     r"^fs-[0-9a-f]{8,40}$": "an EFS file system ID (fs- and 8 to 40 hex digits)",
     r"^[A-Za-z0-9_-]{1,128}$": "an ID of letters, digits, - and _ (at most 128)",

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from keywatch.adapters.aws import AwsClients
 from keywatch.config import Settings
-from keywatch.keys import InvalidKeyIdentifier, KeyRef, split_key_arn
+from keywatch.keys import ACCOUNT, InvalidKeyIdentifier, KeyRef, split_key_arn
 from keywatch.models import KeyEvent
 from keywatch.validation import plain
 
@@ -156,7 +156,7 @@ class FleetRegion(BaseModel):
 class FleetAccount(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(pattern=r"^[0-9]{12}$")
+    id: str = Field(pattern=ACCOUNT.pattern)
     regions: dict[str, FleetRegion] = Field(default_factory=dict)
 
     @field_validator("id", mode="before")
